@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Users, their lomas profile, and the OAuth2/OIDC identity of the API."""
+
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

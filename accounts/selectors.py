@@ -1,0 +1,29 @@
+"""Reads on users."""
+
+from accounts.models import LomasProfile, User
+from lomas.errors import UNKNOWN_USER, UnauthorizedAccess
+
+
+def user_is_lomas_user(*, user: User) -> bool:
+    """Whether the account has a lomas profile."""
+    return LomasProfile.objects.filter(user_id=user.pk).exists()
+
+
+def user_require_lomas_user(*, user: User) -> User:
+    """The user, or 403 'User X does not exist' for an account without a lomas profile."""
+    if not user_is_lomas_user(user=user):
+        raise UnauthorizedAccess(UNKNOWN_USER.format(user=user.get_username()))
+    return user
+
+
+def user_get_by_name(*, username: str) -> User:
+    """A lomas user by name, or 403 as the reference server answers for unknown users."""
+    user = User.objects.filter(username=username, lomas_profile__isnull=False).first()
+    if user is None:
+        raise UnauthorizedAccess(UNKNOWN_USER.format(user=username))
+    return user
+
+
+def user_may_query(*, user: User) -> bool:
+    """The current state of the user's query slot."""
+    return LomasProfile.objects.filter(user=user, may_query=True).exists()

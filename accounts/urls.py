@@ -1,0 +1,27 @@
+"""The OAuth2/OIDC provider routes (under /o/) and the sign-in pages."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from oauth2_provider import urls as oauth2_urls
+
+from accounts.oauth import LomasDiscoveryView
+
+# Our discovery view first, then the toolkit's own routes, in its namespace.
+oauth2_patterns = (
+    [
+        re_path(
+            r"^\.well-known/openid-configuration/?$",
+            LomasDiscoveryView.as_view(),
+            name="oidc-connect-discovery-info",
+        ),
+        *oauth2_urls.base_urlpatterns,
+        *oauth2_urls.oidc_urlpatterns,
+    ],
+    oauth2_urls.app_name,
+)
+
+urlpatterns = [
+    path("o/", include(oauth2_patterns)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class BudgetsConfig(AppConfig):
+    """Privacy budgets per user and dataset, and their append-only ledger."""
+
+    name = "budgets"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,24 @@
+"""Dummy rows generated from the metadata, for dummy queries."""
+
+from typing import Any
+
+import pandas as pd
+
+from datasets.connectors.base import DataConnector
+from datasets.dummy import make_dummy_frame
+
+
+class DummyConnector(DataConnector):
+    """A seeded dummy frame (spec §5), generated on first use and kept by this instance."""
+
+    def __init__(self, metadata: dict[str, Any], nb_rows: int, seed: int) -> None:
+        self.metadata = metadata
+        self.nb_rows = nb_rows
+        self.seed = seed
+        self._frame: pd.DataFrame | None = None
+
+    def get_pandas(self) -> pd.DataFrame:
+        """The dummy frame (the same object on every call)."""
+        if self._frame is None:
+            self._frame = make_dummy_frame(self.metadata, nb_rows=self.nb_rows, seed=self.seed)
+        return self._frame

@@ -1,0 +1,46 @@
+"""The one place where exceptions become HTTP answers in the lomas error shape."""
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from lomas.errors import BAD_TOKEN, InternalServerError, InvalidQuery, LomasError, UnauthorizedAccess
+
+logger = logging.getLogger("lomas.errors")
+
+
+def lomas_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Translate an exception raised in a DRF view into a lomas answer.
+
+    Authentication failures are 403 UnauthorizedAccessException and unreadable
+    bodies 400 InvalidQueryException (lomas clients parse both, where the reference
+    server's framework errors are opaque to them); lomas errors carry their own
+    status and body; the rest is a bare 500.
+    """
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        exc = UnauthorizedAccess(BAD_TOKEN)
+    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
+        exc = InvalidQuery(f"Invalid request: {exc.detail}")
+    if isinstance(exc, LomasError):
+        if exc.status >= 500:
+            logger.error("internal error: %s", exc.message, exc_info=exc)
+        return Response(exc.to_wire(), status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.error("unhandled error", exc_info=exc)
+        return Response(InternalServerError().to_wire(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return response
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: errors outside DRF views also answer in the lomas shape."""
+    return JsonResponse(InternalServerError().to_wire(), status=500)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler404: an unknown route answers JSON, as the reference server does."""
+    return JsonResponse({"detail": "Not Found"}, status=404)

@@ -1,0 +1,30 @@
+"""URL configuration.
+
+The lomas API lives under /api/ (the client's app_url is http://host:port/api);
+OAuth2/OIDC under /o/; Django admin under /admin/.
+"""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from lomas.views import ConfigApi, HealthApi, LiveApi, StateApi, root
+
+api_patterns = [
+    path("", root, name="root"),
+    path("live", LiveApi.as_view(), name="live"),
+    path("health", HealthApi.as_view(), name="health"),
+    path("state", StateApi.as_view(), name="state"),
+    path("config", ConfigApi.as_view(), name="config"),
+    path("", include("datasets.urls")),
+    path("", include("budgets.urls")),
+    path("", include("queries.urls")),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+]
+
+handler404 = "lomas.exception_handler.not_found"
+handler500 = "lomas.exception_handler.server_error"

@@ -1,0 +1,114 @@
+"""Shared fixtures: personas built through the services, and API clients."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "datasets" / "demo"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With LOMAS_REQUIRE_INTEGRATION set (CI), a run whose integration tests did not all pass fails."""
+    if not os.environ.get("LOMAS_REQUIRE_INTEGRATION") or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = [r for r in reporter.stats.get("passed", []) if "/integration/" in r.nodeid]
+    skipped = [r for r in reporter.stats.get("skipped", []) if "/integration/" in r.nodeid]
+    if skipped or not passed:
+        reporter.write_line(
+            f"LOMAS_REQUIRE_INTEGRATION: {len(passed)} integration tests passed, {len(skipped)} skipped", red=True
+        )
+        session.exitstatus = 1
+
+
+def demo_metadata(name: str) -> dict[str, Any]:
+    """A demo dataset's csvw-eo metadata."""
+    return json.loads((DEMO / "metadata" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings: Any, tmp_path: Path) -> Path:
+    """Each test reads datasets from its own data directory, holding the demo CSVs."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for csv in (DEMO / "datasets").glob("*.csv"):
+        (data_dir / csv.name).symlink_to(csv)
+    settings.LOMAS_DATA_DIR = data_dir
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return data_dir
+
+
+@pytest.fixture
+def penguin(db: None) -> Any:
+    from datasets.services import dataset_create
+
+    return dataset_create(name="PENGUIN", metadata=demo_metadata("penguin"), path="penguin.csv")
+
+
+@pytest.fixture
+def iris(db: None) -> Any:
+    from datasets.services import dataset_create
+
+    return dataset_create(name="IRIS", metadata=demo_metadata("iris"), path="iris.csv")
+
+
+@pytest.fixture
+def alice(db: None, penguin: Any) -> Any:
+    """A researcher with a PENGUIN budget of (10, 0.005)."""
+    from accounts.services import user_create
+    from budgets.services import budget_grant
+
+    user = user_create(username="Alice", email="alice@example.com", password="alice-password")
+    budget_grant(user=user, dataset=penguin, epsilon=10, delta=0.005)
+    return user
+
+
+@pytest.fixture
+def bob(db: None, iris: Any) -> Any:
+    """A researcher with access to IRIS only."""
+    from accounts.services import user_create
+    from budgets.services import budget_grant
+
+    user = user_create(username="Bob", email="bob@example.com", password="bob-password")
+    budget_grant(user=user, dataset=iris, epsilon=10, delta=1e-4)
+    return user
+
+
+@pytest.fixture
+def admin_user(db: None) -> Any:
+    from accounts.services import user_create
+
+    return user_create(username="admin", email="admin@example.com", password="admin-password", is_lomas_admin=True)
+
+
+def api_client_for(user: Any) -> APIClient:
+    """An API client authenticated as the user (for tests that are not about authentication)."""
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def alice_api(alice: Any) -> APIClient:
+    return api_client_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob: Any) -> APIClient:
+    return api_client_for(bob)
+
+
+@pytest.fixture
+def admin_api(admin_user: Any) -> APIClient:
+    return api_client_for(admin_user)

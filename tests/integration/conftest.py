@@ -1,0 +1,207 @@
+"""A live lomas-django stack for integration tests: PostgreSQL, Redis, a Celery worker
+and the web server, each a real process, driven over HTTP and by lomas-client 0.5.1.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_PYTHON = ROOT / ".venv-client" / "bin" / "python"
+RUNNER = Path(__file__).with_name("lomas_client_runner.py")
+DATABASE_URL = os.environ.get("LOMAS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BROKER_URL = os.environ.get("LOMAS_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+DATABASE_NAME = f"lomas_it_{os.getpid()}"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("LOMAS_REQUIRE_INTEGRATION"):
+        pytest.fail(f"integration stack unavailable: {reason}", pytrace=False)
+    pytest.skip(f"integration stack unavailable: {reason}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _admin_dsn() -> str:
+    parts = urlsplit(DATABASE_URL)
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+@dataclass
+class LiveStack:
+    """The running server and how to reach it."""
+
+    base_url: str
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api"
+
+    def token(self, username: str, password: str) -> str:
+        """An access token from the password grant, as lomas-client gets it."""
+        response = requests.post(
+            f"{self.base_url}/o/token/",
+            data={
+                "grant_type": "password",
+                "username": username,
+                "password": password,
+                "client_id": "lomas_client",
+                "scope": "openid profile email offline_access",
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def post(self, route: str, token: str | None, body: Any, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.post(f"{self.api}/{route}", json=body, headers=headers, timeout=60, **kwargs)
+
+    def get(self, route: str, token: str | None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(f"{self.api}/{route}", headers=headers, timeout=60)
+
+    def wait_job(self, uid: str, token: str, timeout: float = 120) -> requests.Response:
+        """Poll a job until it is complete or failed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.get(f"status/{uid}", token)
+            if response.json().get("status") in {"complete", "failed"}:
+                return response
+            time.sleep(0.2)
+        raise TimeoutError(f"job {uid} did not finish")
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against the stack's database."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def client(self, scenario: str, **arguments: Any) -> dict[str, Any]:
+        """Run a lomas-client 0.5.1 scenario (tests/integration/lomas_client_runner.py)."""
+        done = subprocess.run(
+            [str(CLIENT_PYTHON), str(RUNNER), scenario, json.dumps(arguments)],
+            env={
+                **self.env,
+                "LOMAS_CLIENT_APP_URL": self.api,
+                "LOMAS_CLIENT_OIDC_DISCOVERY_URL": f"{self.base_url}/o/.well-known/openid-configuration",
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """Create a database, load the demo, start a Celery worker and the web server."""
+    try:
+        with psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}"')
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    except psycopg.Error as exc:
+        _unavailable(f"PostgreSQL: {exc}")
+    try:
+        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=3).flushdb()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis: {exc}")
+    if not CLIENT_PYTHON.exists():
+        _unavailable("lomas-client virtualenv .venv-client missing (run `make test`)")
+
+    var_dir = tmp_path_factory.mktemp("lomas-var")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "DATABASE_URL": urlunsplit(urlsplit(DATABASE_URL)._replace(path=f"/{DATABASE_NAME}")),
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "LOMAS_VAR_DIR": str(var_dir),
+        "LOMAS_DATA_DIR": str(var_dir / "data"),
+        "TMPDIR": str(var_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)
+    stack.manage("migrate", "--noinput")
+    stack.manage("lomas_demo_setup", "--skip-generated")
+    logs = var_dir / "logs"
+    logs.mkdir()
+    celery = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "lomas",
+        "worker",
+        "--queues",
+        "query,dummy,cost",
+        "--concurrency",
+        "4",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    server = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    for name, command in (("worker", celery), ("web", server)):
+        log = (logs / f"{name}.log").open("w")
+        stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        _wait_until_ready(stack)
+        yield stack
+    finally:
+        for process in stack.processes:
+            process.terminate()
+        for process in stack.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for name in ("worker", "web"):
+            sys.stdout.write(f"\n--- {name} log (tail) ---\n{(logs / f'{name}.log').read_text()[-3000:]}\n")
+        with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def _wait_until_ready(stack: LiveStack) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{stack.api}/health", timeout=2).status_code == 200:
+                inspect = subprocess.run(
+                    [sys.executable, "-m", "celery", "-A", "lomas", "inspect", "ping", "--timeout", "2"],
+                    cwd=ROOT,
+                    env=stack.env,
+                    capture_output=True,
+                    text=True,
+                )
+                if inspect.returncode == 0:
+                    return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the live stack did not start")

@@ -111,9 +111,14 @@ TEMPLATES = [
 # DATABASE_URL unset: an SQLite file in VAR_DIR. SQLite writers take the write lock
 # at BEGIN (IMMEDIATE) so concurrent writers queue instead of failing on upgrade.
 _DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _DEFAULT_SQLITE), conn_max_age=60)}
+# Persistent connections (DATABASE_CONN_MAX_AGE seconds) suit gunicorn's fixed threads; the
+# development server starts a thread per request, so the default closes them after each.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", _DEFAULT_SQLITE), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Services own their transactions (budgets lock rows inside them); no ATOMIC_REQUESTS.

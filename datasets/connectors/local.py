@@ -88,8 +88,8 @@ def _booleans(series: pd.Series) -> pd.Series:
         return series.astype("boolean")
     words = series.astype("string").str.strip().str.lower()
     result = pd.Series(pd.NA, index=series.index, dtype="boolean")
-    result[words.isin(_TRUE).fillna(False)] = True
-    result[words.isin(_FALSE).fillna(False)] = False
+    result[words.isin(_TRUE)] = True
+    result[words.isin(_FALSE)] = False
     if (result.isna() & series.notna()).any():
         raise ValueError("values that are not booleans")
     return result

@@ -55,8 +55,9 @@ class SmartnoiseSqlAdapter(DPAdapter):
     def cost(self) -> Cost:
         """snsql's privacy cost of the query, summed over its noisy aggregates."""
         self.validate()
+        reader = self._get_reader()
         try:
-            epsilon, delta = self._get_reader().get_privacy_cost([self.query_str])
+            epsilon, delta = reader.get_privacy_cost([self.query_str])
         except Exception as exc:
             raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
         return Cost(epsilon=float(epsilon), delta=float(delta))

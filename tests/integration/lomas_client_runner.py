@@ -60,6 +60,12 @@ def walkthrough(user: str, password: str, dataset: str, query: str, epsilon: flo
     return out
 
 
+def walkthrough_dummy(user: str, password: str, dataset: str, seed: int) -> dict:
+    """The default-size dummy dataset for a seed, as text."""
+    dummy = _client(user, password, dataset).get_dummy_dataset(seed=seed)
+    return {"shape": list(dummy.shape), "rows": dummy.astype(str).values.tolist()}
+
+
 def sql_query(user: str, password: str, dataset: str, query: str, epsilon: float, delta: float) -> dict:
     """One real SmartNoise-SQL query; the error the client raised, if any."""
     client = _client(user, password, dataset)
@@ -92,7 +98,7 @@ def sign_in(user: str, password: str, dataset: str) -> dict:
     return {"signed_in": True}
 
 
-SCENARIOS = {f.__name__: f for f in (walkthrough, sql_query, budgets, sign_in)}
+SCENARIOS = {f.__name__: f for f in (walkthrough, walkthrough_dummy, sql_query, budgets, sign_in)}
 
 if __name__ == "__main__":
     scenario, arguments = sys.argv[1], json.loads(sys.argv[2])

@@ -2,15 +2,14 @@
 
 from django.urls import path
 
+from queries.libraries import ADAPTERS
 from queries.views import DPSubmitApi, JobStatusApi, PreviousQueriesApi
-
-LIBRARIES = ("smartnoise_sql",)
 
 urlpatterns = [
     path("status/<str:uid>", JobStatusApi.as_view(), name="status"),
     path("get_previous_queries", PreviousQueriesApi.as_view(), name="get_previous_queries"),
 ]
-for library in LIBRARIES:
+for library in ADAPTERS:
     urlpatterns += [
         path(f"{library}_query", DPSubmitApi.as_view(library=library, kind="query"), name=f"{library}_query"),
         path(

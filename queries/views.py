@@ -13,9 +13,9 @@ from budgets.selectors import access_check
 from datasets.selectors import dataset_check_source, dummy_check_rows
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, parse_body
+from queries.libraries import get_request_serializer
 from queries.models import Job
 from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
-from queries.serializers import REQUEST_SERIALIZERS
 from queries.services import job_collect, job_submit
 
 
@@ -26,7 +26,7 @@ class DPSubmitApi(APIView):
     kind = ""
 
     def post(self, request: Request) -> Response:
-        body = parse_body(REQUEST_SERIALIZERS[(self.library, self.kind)], request)
+        body = parse_body(get_request_serializer(self.library, self.kind), request)
         dataset = access_check(user=request.user, dataset_name=body["dataset_name"])
         if self.kind == Job.Kind.DUMMY:
             dummy_check_rows(nb_rows=body["dummy_nb_rows"])

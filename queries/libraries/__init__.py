@@ -1,10 +1,11 @@
 """Registry of DP library adapters, by wire library name.
 
-Adapters are imported on first use so that web processes never load the DP
-libraries. Adding a library: one module in this package and one line here.
+Adding a library: one module in this package and one line here; its routes
+(/<library>_query, /dummy_<library>_query, /estimate_<library>_cost) follow.
 """
 
 from django.utils.module_loading import import_string
+from rest_framework.serializers import Serializer
 
 from queries.libraries.base import DPAdapter
 
@@ -16,3 +17,8 @@ ADAPTERS: dict[str, str] = {
 def get_adapter(library: str) -> type[DPAdapter]:
     """The adapter class for a wire library name."""
     return import_string(ADAPTERS[library])
+
+
+def get_request_serializer(library: str, kind: str) -> type[Serializer]:
+    """The request shape of a library's route of that job kind."""
+    return get_adapter(library).requests[kind]

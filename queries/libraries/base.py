@@ -2,12 +2,16 @@
 
 An adapter knows one DP library and a dataframe source; it knows nothing of users,
 budgets, jobs or HTTP. One instance serves exactly one request: cost() may prepare
-work that run() reuses (a fitted model, a built reader).
+work that run() reuses (a fitted model, a built reader). Adapter modules import
+their DP library inside methods, so that web processes can read `requests`
+without loading it.
 """
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from rest_framework import serializers
 
 from budgets.amounts import to_charged_float
 from datasets.connectors.base import DataConnector
@@ -29,6 +33,8 @@ class DPAdapter(ABC):
     """One DP library behind validate / cost / run."""
 
     library: ClassVar[str]  # the wire library name, e.g. "smartnoise_sql"
+    # Request shapes by job kind ("cost", "query", "dummy"), as lomas-client sends them.
+    requests: ClassVar[dict[str, type[serializers.Serializer]]]
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         self.body = body

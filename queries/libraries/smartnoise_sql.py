@@ -1,17 +1,14 @@
 """Smartnoise-SQL (spec §3.1): differentially private SQL over the dataset as table `df`."""
 
+from __future__ import annotations
+
 import math
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import snsql
-from csvw_eo.csvw_to_smartnoise_sql import csvw_to_smartnoise_sql
-from snsql import Mechanism, Privacy, Stat
-from snsql.metadata import Metadata
-from snsql.sql.parse import QueryParser
-from snsql.sql.private_reader import PrivateReader
+from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
@@ -19,6 +16,11 @@ from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.base import Cost, DPAdapter
+from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin, PositiveFloatField
+
+if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
+    from snsql import Mechanism, Stat
+    from snsql.sql.private_reader import PrivateReader
 
 LIBRARY = "smartnoise_sql"
 TABLE = "df"
@@ -26,6 +28,25 @@ TABLE = "df"
 MECHANISM_STATS = ("count", "sum_int", "sum_large_int", "sum_float", "threshold")
 NAN_RETRIES = 5  # re-executions after a result holding NaN (spec §2.5)
 PROBE_ROWS = 100  # dummy rows used to check that an execution error does not depend on private data
+
+
+class CostRequest(DatasetRequestSerializer):
+    """SmartnoiseSQLRequestModel."""
+
+    query_str = serializers.CharField(trim_whitespace=False)
+    epsilon = PositiveFloatField()
+    delta = serializers.FloatField(min_value=0)
+    mechanisms = serializers.DictField(child=serializers.CharField())
+
+
+class QueryRequest(CostRequest):
+    """SmartnoiseSQLQueryModel."""
+
+    postprocess = serializers.BooleanField()
+
+
+class DummyRequest(DummyFieldsMixin, QueryRequest):
+    """SmartnoiseSQLDummyQueryModel."""
 
 
 class SmartnoiseSqlAdapter(DPAdapter):
@@ -37,6 +58,11 @@ class SmartnoiseSqlAdapter(DPAdapter):
     """
 
     library: ClassVar[str] = LIBRARY
+    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
+        "cost": CostRequest,
+        "query": QueryRequest,
+        "dummy": DummyRequest,
+    }
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)
@@ -117,6 +143,9 @@ class SmartnoiseSqlAdapter(DPAdapter):
         return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
 
     def _get_reader(self) -> PrivateReader:
+        import snsql
+        from snsql import Privacy
+
         if self._reader is None:
             privacy = Privacy(epsilon=self.epsilon, delta=self.delta)
             privacy.mechanisms.map.update(self._mechanism_map)
@@ -125,10 +154,14 @@ class SmartnoiseSqlAdapter(DPAdapter):
 
     @cached_property
     def _snsql_metadata(self) -> dict[str, Any]:
+        from csvw_eo.csvw_to_smartnoise_sql import csvw_to_smartnoise_sql
+
         return csvw_to_smartnoise_sql(self.metadata, schema_name="", table_name=TABLE)
 
     @cached_property
     def _mechanism_map(self) -> dict[Stat, Mechanism]:
+        from snsql import Mechanism, Stat
+
         overrides = {}
         for stat in MECHANISM_STATS:
             if stat not in self.mechanisms:
@@ -143,6 +176,9 @@ class SmartnoiseSqlAdapter(DPAdapter):
     @cached_property
     def _parsed_query(self) -> Any:
         """The query parsed against the dataset's snsql metadata (no data is read)."""
+        from snsql.metadata import Metadata
+        from snsql.sql.parse import QueryParser
+
         try:
             queries = QueryParser(Metadata.from_(self._snsql_metadata)).queries(self.query_str)
         except Exception as exc:
@@ -153,6 +189,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
 
     def _parse_failure(self, exc: Exception) -> str:
         """Name unknown tables or columns when the plain syntax parses; otherwise snsql's message."""
+        from snsql.sql.parse import QueryParser
+
         try:
             syntax = QueryParser().queries(self.query_str)
         except Exception:  # the first failure is the one reported

@@ -201,14 +201,15 @@ CELERY_TASK_EAGER_PROPAGATES = CELERY_TASK_ALWAYS_EAGER
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
-CELERY_TASK_DEFAULT_QUEUE = "query"
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("LOMAS_JOB_SOFT_TIME_LIMIT", 30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Jobs go to one queue per kind so that cost estimates and dummy runs never wait
-# behind long real queries (spec §2.1).
-LOMAS_JOB_QUEUES = {"query": "query", "dummy": "dummy", "cost": "cost"}
+# behind long real queries (spec §2.1). A prefix lets several deployments share a broker.
+_QUEUE_PREFIX = env_str("LOMAS_QUEUE_PREFIX")
+LOMAS_JOB_QUEUES = {kind: f"{_QUEUE_PREFIX}{kind}" for kind in ("query", "dummy", "cost")}
+CELERY_TASK_DEFAULT_QUEUE = LOMAS_JOB_QUEUES["query"]
 
 # --- lomas --------------------------------------------------------------------
 LOMAS_DATA_DIR = Path(env_str("LOMAS_DATA_DIR", str(VAR_DIR / "data")))

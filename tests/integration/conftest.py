@@ -99,7 +99,8 @@ class LiveStack:
         return done.stdout
 
     def client(self, scenario: str, **arguments: Any) -> dict[str, Any]:
-        """Run a lomas-client 0.5.1 scenario (tests/integration/lomas_client_runner.py)."""
+        """Run a lomas-client 0.5.1 scenario: "function" of scenarios_sql.py, or "module:function"
+        of another scenarios module in tests/integration (see lomas_client_runner.py)."""
         done = subprocess.run(
             [str(CLIENT_PYTHON), str(RUNNER), scenario, json.dumps(arguments)],
             env={
@@ -125,7 +126,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     except psycopg.Error as exc:
         _unavailable(f"PostgreSQL: {exc}")
     try:
-        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=3).flushdb()
+        redis.Redis.from_url(BROKER_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
         _unavailable(f"Redis: {exc}")
     if not CLIENT_PYTHON.exists():
@@ -143,6 +144,8 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "LOMAS_DATA_DIR": str(var_dir / "data"),
         "TMPDIR": str(var_dir),
         "PYTHONUNBUFFERED": "1",
+        # Queues of their own: stacks of parallel test runs share the Redis database.
+        "LOMAS_QUEUE_PREFIX": f"{DATABASE_NAME}-",
     }
     stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)
     stack.manage("migrate", "--noinput")
@@ -157,7 +160,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "lomas",
         "worker",
         "--queues",
-        "query,dummy,cost",
+        ",".join(f"{DATABASE_NAME}-{kind}" for kind in ("query", "dummy", "cost")),
         "--concurrency",
         "4",
         "--loglevel",
@@ -170,7 +173,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         log = (logs / f"{name}.log").open("w")
         stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     try:
-        _wait_until_ready(stack)
+        _wait_until_ready(stack, logs / "worker.log")
         yield stack
     finally:
         for process in stack.processes:
@@ -187,21 +190,14 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def _wait_until_ready(stack: LiveStack) -> None:
-    deadline = time.monotonic() + 60
+def _wait_until_ready(stack: LiveStack, worker_log: Path) -> None:
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{stack.api}/health", timeout=2).status_code == 200:
-                inspect = subprocess.run(
-                    [sys.executable, "-m", "celery", "-A", "lomas", "inspect", "ping", "--timeout", "2"],
-                    cwd=ROOT,
-                    env=stack.env,
-                    capture_output=True,
-                    text=True,
-                )
-                if inspect.returncode == 0:
-                    return
+            web_ready = requests.get(f"{stack.api}/health", timeout=2).status_code == 200
         except requests.RequestException:
-            pass
+            web_ready = False
+        if web_ready and " ready." in worker_log.read_text():
+            return
         time.sleep(0.5)
     raise RuntimeError("the live stack did not start")

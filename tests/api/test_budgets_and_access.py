@@ -134,3 +134,19 @@ def test_live_health_and_admin_only_state(alice_api, admin_api, client):
     assert admin_api.get("/api/state").json() == {"state": "live"}
     config = admin_api.get("/api/config").json()["config"]
     assert "SECRET" not in str(config).upper()
+
+
+def test_browsable_api_works_with_a_signed_in_session(alice, client):
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200
+    assert b"Sign in to lomas" in page.content
+    signed_in = client.post("/accounts/login/", {"username": "alice@example.com", "password": "alice-password"})
+    assert signed_in.status_code == 302
+    response = client.post(
+        "/api/get_remaining_budget",
+        {"dataset_name": "PENGUIN"},
+        content_type="application/json",
+        HTTP_ACCEPT="text/html",
+    )
+    assert response.status_code == 200
+    assert b"remaining_epsilon" in response.content

@@ -40,7 +40,8 @@ run: setup
 	$(PY) manage.py runlomas --port $(PORT)
 
 worker: $(INSTALLED)
-	$(VENV)/bin/celery -A lomas worker --queues query,dummy,cost --loglevel INFO
+	$(VENV)/bin/celery -A lomas worker --loglevel INFO \
+		--queues $(LOMAS_QUEUE_PREFIX)query,$(LOMAS_QUEUE_PREFIX)dummy,$(LOMAS_QUEUE_PREFIX)cost
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -55,8 +55,12 @@ test: setup $(CLIENT_INSTALLED) lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
+# Benchmarks: tests/integration/bench_*.py against a live stack with the full demo (PostgreSQL + Redis);
+# prints a table and writes bench-results.json.
 bench: setup $(CLIENT_INSTALLED)
-	$(PY) -m pytest benchmarks -s
+	rm -f bench-results.json
+	LOMAS_IT_FULL_DEMO=1 $(PY) -m pytest tests/integration -o python_files='bench_*.py' -s -q
+	cat bench-results.json
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -149,7 +149,8 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     }
     stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)
     stack.manage("migrate", "--noinput")
-    stack.manage("lomas_demo_setup", "--skip-generated")
+    # The 2 M-row demo datasets are synthesized only for benchmarks (LOMAS_IT_FULL_DEMO=1).
+    stack.manage("lomas_demo_setup", *([] if os.environ.get("LOMAS_IT_FULL_DEMO") else ["--skip-generated"]))
     logs = var_dir / "logs"
     logs.mkdir()
     celery = [

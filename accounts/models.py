@@ -5,6 +5,8 @@ A Django user is a lomas user only if it has a LomasProfile: accounts without on
 Lomas admins are staff users.
 """
 
+from typing import NoReturn
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -25,3 +27,43 @@ class LomasProfile(models.Model):
 
     def __str__(self) -> str:
         return f"lomas profile of {self.user.username}"
+
+
+class AuditQuerySet(models.QuerySet):
+    """Audit entries are written once and never changed or removed by the application."""
+
+    def update(self, **kwargs: object) -> NoReturn:
+        raise TypeError("The audit trail is append-only: entries cannot be updated.")
+
+    def delete(self) -> NoReturn:
+        raise TypeError("The audit trail is append-only: entries cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One administrative change: who made it, what it changed (old → new in `details`), when."""
+
+    # The acting account, if it was one (kept as a name when the account is deleted).
+    actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries")
+    # The account's user name, or a system actor such as "manage.py".
+    actor_name = models.CharField(max_length=150, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=255, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name}: {self.action} {self.target} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise TypeError("The audit trail is append-only: entries cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("The audit trail is append-only: entries cannot be deleted.")

@@ -27,3 +27,15 @@ def user_get_by_name(*, username: str) -> User:
 def user_may_query(*, user: User) -> bool:
     """The current state of the user's query slot."""
     return LomasProfile.objects.filter(user=user, may_query=True).exists()
+
+
+def user_list_names() -> list[str]:
+    """Names of every lomas user."""
+    return list(
+        User.objects.filter(lomas_profile__isnull=False).order_by("username").values_list("username", flat=True)
+    )
+
+
+def user_list() -> list[User]:
+    """Every lomas user, with their profile."""
+    return list(User.objects.filter(lomas_profile__isnull=False).select_related("lomas_profile").order_by("username"))

@@ -44,3 +44,47 @@ def budget_check_affordable(*, user: User, dataset: Dataset, epsilon: float, del
     cost = Amounts.of(epsilon, delta)
     if budget.remaining_epsilon < cost.epsilon or budget.remaining_delta < cost.delta:
         raise NotEnoughBudget(epsilon=float(budget.remaining_epsilon), delta=float(budget.remaining_delta))
+
+
+def budget_snapshot(*, budget: Budget) -> dict:
+    """A budget's figures and full ledger as plain JSON (kept in the audit trail when a budget is deleted)."""
+    return {
+        "user": budget.user.username,
+        "dataset": budget.dataset.name,
+        "initial_epsilon": float(budget.initial_epsilon),
+        "initial_delta": float(budget.initial_delta),
+        "spent_epsilon": float(budget.spent_epsilon),
+        "spent_delta": float(budget.spent_delta),
+        "ledger": [
+            {
+                "kind": entry.kind,
+                "epsilon": float(entry.epsilon),
+                "delta": float(entry.delta),
+                "job_uid": str(entry.job_uid) if entry.job_uid else None,
+                "note": entry.note,
+                "created_at": entry.created_at.isoformat(),
+            }
+            for entry in budget.ledger.order_by("created_at", "pk")
+        ],
+    }
+
+
+def budget_snapshot_list(*, user: User | None = None, dataset: Dataset | None = None) -> list[dict]:
+    """Snapshots of every budget of a user and/or on a dataset."""
+    budgets = Budget.objects.select_related("user", "dataset").order_by("pk")
+    if user is not None:
+        budgets = budgets.filter(user=user)
+    if dataset is not None:
+        budgets = budgets.filter(dataset=dataset)
+    return [budget_snapshot(budget=budget) for budget in budgets]
+
+
+def budget_to_wire(budget: Budget) -> dict:
+    """A `datasets_list` entry of a lomas User (spec §4.1)."""
+    return {
+        "dataset_name": budget.dataset.name,
+        "initial_epsilon": float(budget.initial_epsilon),
+        "initial_delta": float(budget.initial_delta),
+        "total_spent_epsilon": float(budget.spent_epsilon),
+        "total_spent_delta": float(budget.spent_delta),
+    }

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from accounts.models import User
 from datasets.models import Dataset
 from lomas.errors import UNKNOWN_DATASET, InternalServerError, InvalidQuery
 
@@ -40,3 +41,13 @@ def dummy_check_rows(*, nb_rows: int) -> None:
     """A dummy dataset larger than the configured cap is refused (400), not attempted."""
     if nb_rows > settings.LOMAS_DUMMY_MAX_ROWS:
         raise InvalidQuery(f"dummy_nb_rows must be at most {settings.LOMAS_DUMMY_MAX_ROWS} (asked for {nb_rows}).")
+
+
+def dataset_list_names_for_user(*, user: User) -> list[str]:
+    """Names of the datasets a user has a budget on."""
+    return list(Dataset.objects.filter(budgets__user=user).order_by("name").values_list("name", flat=True))
+
+
+def dataset_list() -> list[Dataset]:
+    """Every dataset."""
+    return list(Dataset.objects.order_by("name"))

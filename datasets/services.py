@@ -5,6 +5,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
+from accounts.services import Actor, audit_record
+from datasets.collections import DatasetRecord
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
 from lomas.errors import InvalidQuery
@@ -56,3 +58,114 @@ def dataset_set_metadata(*, dataset: Dataset, metadata: dict[str, Any]) -> Datas
     dataset.save(update_fields=["metadata", "version", "updated_at"])
     dataset.refresh_from_db(fields=["version"])
     return dataset
+
+
+def _source_of(dataset: Dataset) -> dict[str, str]:
+    return {
+        "access": dataset.access,
+        "path": dataset.path,
+        "s3_endpoint_url": dataset.s3_endpoint_url,
+        "s3_bucket": dataset.s3_bucket,
+        "s3_key": dataset.s3_key,
+        "s3_credentials_name": dataset.s3_credentials_name,
+    }
+
+
+@transaction.atomic
+def dataset_add(*, actor: Actor, name: str, metadata: dict[str, Any], source: dict[str, str]) -> Dataset:
+    """Register a dataset (source = Dataset access fields), audited."""
+    dataset = dataset_create(name=name, metadata=metadata, **source)
+    audit_record(actor=actor, action="dataset.add", target=name, details={"source": _source_of(dataset)})
+    return dataset
+
+
+@transaction.atomic
+def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
+    """Delete a dataset with the budgets on it (their figures and ledgers are kept in the audit entry).
+
+    Archived queries stay, under the dataset's name.
+    """
+    from budgets.selectors import budget_snapshot_list
+
+    details = {"source": _source_of(dataset), "budgets": budget_snapshot_list(dataset=dataset)}
+    name = dataset.name
+    dataset.delete()
+    audit_record(actor=actor, action="dataset.delete", target=name, details=details)
+
+
+@transaction.atomic
+def dataset_replace_metadata(*, actor: Actor, dataset: Dataset, metadata: dict[str, Any]) -> Dataset:
+    """Replace a dataset's metadata (validated), audited with the old and new documents."""
+    old = dataset.metadata
+    dataset = dataset_set_metadata(dataset=dataset, metadata=metadata)
+    audit_record(
+        actor=actor, action="dataset.set_metadata", target=dataset.name, details={"old": old, "new": dataset.metadata}
+    )
+    return dataset
+
+
+@transaction.atomic
+def dataset_change_source(*, actor: Actor, dataset: Dataset, source: dict[str, str]) -> Dataset:
+    """Point a dataset at other data (cached frames of the old version are dropped), audited old → new."""
+    old = _source_of(dataset)
+    for field, value in {**dict.fromkeys(old, ""), **source}.items():
+        setattr(dataset, field, value)
+    dataset.version = F("version") + 1
+    dataset.save(update_fields=[*old, "version", "updated_at"])
+    dataset.refresh_from_db(fields=["version"])
+    audit_record(actor=actor, action="dataset.set_source", target=dataset.name, details={"old": old, "new": source})
+    return dataset
+
+
+@transaction.atomic
+def dataset_drop_all(*, actor: Actor) -> int:
+    """Delete every dataset (each one audited like dataset_delete); returns how many."""
+    datasets = list(Dataset.objects.order_by("name"))
+    for dataset in datasets:
+        dataset_delete(actor=actor, dataset=dataset)
+    return len(datasets)
+
+
+@transaction.atomic
+def dataset_collection_load(
+    *,
+    actor: Actor,
+    records: list[DatasetRecord],
+    clean: bool = False,
+    overwrite_datasets: bool = False,
+    overwrite_metadata: bool = False,
+    dry_run: bool = False,
+) -> list[dict[str, Any]]:
+    """Load a dataset collection in one transaction and return the changes made.
+
+    New datasets are added. An existing dataset's source and metadata are replaced
+    only with `overwrite_datasets` / `overwrite_metadata`, otherwise left as they are.
+    `clean` makes the database hold exactly the file's datasets: the others are
+    deleted and the listed ones overwritten, while their budgets and ledgers stay.
+    With `dry_run` everything is rolled back and the changes are only reported.
+    """
+    changes: list[dict[str, Any]] = []
+    listed = {record.name for record in records}
+    if clean:
+        for dataset in Dataset.objects.exclude(name__in=listed).order_by("name"):
+            dataset_delete(actor=actor, dataset=dataset)
+            changes.append({"action": "delete", "collection": "datasets", "name": dataset.name})
+    overwrite_datasets, overwrite_metadata = overwrite_datasets or clean, overwrite_metadata or clean
+    for record in records:
+        dataset = Dataset.objects.filter(name=record.name).first()
+        if dataset is None:
+            dataset_add(actor=actor, name=record.name, metadata=record.metadata, source=record.source)
+            changes.append({"action": "add", "collection": "datasets", "name": record.name})
+            continue
+        updated = []
+        if overwrite_datasets and _source_of(dataset) != {**_source_of(Dataset()), **record.source}:
+            dataset = dataset_change_source(actor=actor, dataset=dataset, source=record.source)
+            updated.append("source")
+        if overwrite_metadata and dataset.metadata != record.metadata:
+            dataset_replace_metadata(actor=actor, dataset=dataset, metadata=record.metadata)
+            updated.append("metadata")
+        action = "update" if updated else "keep"
+        changes.append({"action": action, "collection": "datasets", "name": record.name, "fields": updated})
+    if dry_run:
+        transaction.set_rollback(True)
+    return changes

@@ -18,6 +18,7 @@ api_patterns = [
     path("", include("datasets.urls")),
     path("", include("budgets.urls")),
     path("", include("queries.urls")),
+    path("", include("lomas.admin_urls")),
 ]
 
 urlpatterns = [

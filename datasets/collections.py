@@ -1,0 +1,117 @@
+"""Dataset collections (spec §4.2, §4.5): YAML files listing datasets, their access and metadata files.
+
+A collection entry names where the data is (`dataset_access`) and where its csvw-eo
+JSON metadata file is (`metadata_access`, a readable local path). S3 keys are never
+stored: an S3 dataset names an entry of LOMAS_S3_CREDENTIALS with `credentials_name`.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from datasets.metadata import InvalidMetadata, validate_metadata
+from datasets.models import Dataset
+from lomas.errors import InvalidQuery
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """One dataset of a collection: its Dataset field values and its validated metadata."""
+
+    name: str
+    source: dict[str, str]
+    metadata: dict[str, Any]
+
+
+def dataset_source_fields(*, name: str, access: Any) -> dict[str, str]:
+    """The Dataset field values of a `dataset_access` block (PATH_DB or S3_DB)."""
+    if not isinstance(access, dict):
+        raise InvalidQuery(f"Dataset {name}: 'dataset_access' must be a mapping.")
+    kind = access.get("database_type")
+    if kind == Dataset.Access.PATH:
+        path = access.get("path")
+        if not isinstance(path, str) or not path:
+            raise InvalidQuery(f"Dataset {name}: a PATH_DB dataset needs a 'path'.")
+        if not path.startswith(("http://", "https://")) and ".." in PurePosixPath(path).parts:
+            raise InvalidQuery(f"Dataset {name}: the path {path} leaves the data directory.")
+        return {"access": Dataset.Access.PATH, "path": path}
+    if kind == Dataset.Access.S3:
+        if access.get("access_key_id") or access.get("secret_access_key"):
+            raise InvalidQuery(
+                f"Dataset {name}: S3 keys are not stored with datasets; name an entry of "
+                f"LOMAS_S3_CREDENTIALS with 'credentials_name' instead."
+            )
+        fields = {
+            "s3_bucket": access.get("bucket"),
+            "s3_key": access.get("key"),
+            "s3_endpoint_url": access.get("endpoint_url") or "",
+            "s3_credentials_name": access.get("credentials_name"),
+        }
+        missing = [field for field in ("bucket", "key", "credentials_name") if not access.get(field)]
+        if missing:
+            raise InvalidQuery(f"Dataset {name}: an S3_DB dataset needs {', '.join(missing)}.")
+        return {"access": Dataset.Access.S3, "path": "", **{k: str(v) for k, v in fields.items()}}
+    raise InvalidQuery(f"Dataset {name}: unknown database_type {kind!r} (PATH_DB or S3_DB).")
+
+
+def metadata_read_file(*, name: str, path: Path) -> dict[str, Any]:
+    """A dataset's csvw-eo JSON metadata file, validated."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidQuery(f"Dataset {name}: cannot read the metadata file {path}: {exc.strerror}.") from exc
+    except ValueError as exc:
+        raise InvalidQuery(f"Dataset {name}: the metadata file {path} is not JSON: {exc}.") from exc
+    return metadata_check(name=name, document=document)
+
+
+def metadata_check(*, name: str, document: Any) -> dict[str, Any]:
+    """Validated csvw-eo metadata, or InvalidQuery naming the dataset and the field at fault."""
+    try:
+        return validate_metadata(document)
+    except InvalidMetadata as exc:
+        raise InvalidQuery(f"Dataset {name}: invalid metadata: {exc}") from exc
+
+
+def dataset_records_from_collection(entries: list[Any], *, base_dir: Path) -> list[DatasetRecord]:
+    """Parse the `datasets` list of a collection; relative metadata paths are under base_dir."""
+    records: list[DatasetRecord] = []
+    for position, entry in enumerate(entries):
+        name = entry.get("dataset_name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidQuery(f"Invalid collection: datasets[{position}] needs a 'dataset_name'.")
+        if any(record.name == name for record in records):
+            raise InvalidQuery(f"Invalid collection: dataset {name} is listed twice.")
+        source = dataset_source_fields(name=name, access=entry.get("dataset_access"))
+        metadata_access = entry.get("metadata_access")
+        if not isinstance(metadata_access, dict) or metadata_access.get("database_type") != Dataset.Access.PATH:
+            raise InvalidQuery(f"Dataset {name}: 'metadata_access' must be a PATH_DB block naming a local JSON file.")
+        metadata_path = metadata_access.get("path")
+        if not isinstance(metadata_path, str) or not metadata_path:
+            raise InvalidQuery(f"Dataset {name}: 'metadata_access' needs a 'path'.")
+        metadata = metadata_read_file(name=name, path=base_dir / metadata_path)
+        records.append(DatasetRecord(name=name, source=source, metadata=metadata))
+    return records
+
+
+def dataset_to_wire(dataset: Dataset, *, metadata_path: str | None = None) -> dict[str, Any]:
+    """The DSInfo of a dataset (spec §4.2); metadata is served from the database unless a path is given."""
+    if dataset.access == Dataset.Access.S3:
+        access: dict[str, Any] = {
+            "database_type": Dataset.Access.S3.value,
+            "endpoint_url": dataset.s3_endpoint_url,
+            "bucket": dataset.s3_bucket,
+            "key": dataset.s3_key,
+            "credentials_name": dataset.s3_credentials_name,
+        }
+    else:
+        access = {"database_type": Dataset.Access.PATH.value, "path": dataset.path}
+    return {
+        "dataset_name": dataset.name,
+        "dataset_access": access,
+        "metadata_access": {
+            "database_type": Dataset.Access.PATH.value,
+            "path": metadata_path or f"metadata/{dataset.name}.json",
+        },
+    }

@@ -1,0 +1,82 @@
+"""The lomas admin database's named collections (spec §4.4), mapped onto this project's models.
+
+`users` are the lomas users with their budgets, `datasets` the datasets, `metadata`
+each dataset's csvw-eo document, `queries_archive` (lomas ≤0.4: `queries_archives`)
+the archived queries.
+"""
+
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from accounts.collections import user_to_wire
+from accounts.selectors import user_list
+from accounts.services import Actor, audit_record, user_drop_all
+from datasets.collections import dataset_to_wire
+from datasets.metadata import metadata_to_wire
+from datasets.selectors import dataset_list
+from datasets.services import dataset_drop_all
+from lomas.errors import InvalidQuery
+from queries.selectors import archive_list
+from queries.services import archive_drop_all
+
+COLLECTIONS = ("users", "datasets", "metadata", "queries_archive", "queries_archives")
+
+
+def collection_read_yaml(text: str | bytes, *, key: str) -> list[Any]:
+    """The list under `key` ("users" or "datasets") of a YAML collection file, or InvalidQuery."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidQuery(f"Invalid YAML: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get(key), list):
+        raise InvalidQuery(f"Invalid collection: the file must hold a '{key}' list.")
+    return document[key]
+
+
+def _check(name: str) -> None:
+    if name not in COLLECTIONS:
+        raise InvalidQuery(f"Unknown collection {name}: one of {', '.join(COLLECTIONS)}.")
+
+
+@transaction.atomic
+def collection_drop(*, actor: Actor, name: str) -> None:
+    """Empty a collection: every researcher (admins stay), every dataset (with its budgets), or every archive.
+
+    Metadata lives in its dataset's row and is dropped with the datasets only.
+    """
+    _check(name)
+    if name == "metadata":
+        raise InvalidQuery("Metadata is stored with its dataset: drop the datasets collection instead.")
+    if name in ("queries_archive", "queries_archives"):
+        archive_drop_all(actor=actor)
+        return
+    deleted = len(user_drop_all(actor=actor)) if name == "users" else dataset_drop_all(actor=actor)
+    audit_record(actor=actor, action="collection.drop", target=name, details={"deleted": deleted})
+
+
+def collection_get(*, name: str) -> Any:
+    """A collection as plain JSON, in the lomas shapes (users without secrets)."""
+    _check(name)
+    if name == "users":
+        return [user_to_wire(user) for user in user_list()]
+    if name == "datasets":
+        return [dataset_to_wire(dataset) for dataset in dataset_list()]
+    if name == "metadata":
+        return {dataset.name: metadata_to_wire(dataset.metadata) for dataset in dataset_list()}
+    return archive_list()
+
+
+def collection_export(*, name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A re-importable collection file for users or datasets, and the metadata files it names.
+
+    Dataset metadata is exported in its stored csvw-eo JSON-LD form, at `metadata/<dataset>.json`.
+    """
+    if name == "users":
+        return {"users": collection_get(name="users")}, {}
+    if name != "datasets":
+        raise InvalidQuery("Only the users and datasets collections can be exported as collection files.")
+    datasets = dataset_list()
+    files = {f"metadata/{dataset.name}.json": dataset.metadata for dataset in datasets}
+    return {"datasets": [dataset_to_wire(dataset) for dataset in datasets]}, files

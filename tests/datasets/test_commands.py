@@ -1,0 +1,267 @@
+"""Dataset commands: add (path, URL, S3), YAML collections, delete, show, list; collections drop/get/export."""
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import AuditEntry
+from budgets.models import Budget
+from datasets.models import Dataset
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTIONS = ROOT / "tests" / "fixtures" / "collections"
+METADATA = ROOT / "datasets" / "demo" / "metadata"
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_add_dataset_local_path(db):
+    text = run(
+        "add_dataset",
+        "-d",
+        "PENGUIN",
+        "-db",
+        "PATH_DB",
+        "-d_path",
+        "penguin.csv",
+        "-m_db",
+        "PATH_DB",
+        "-mp",
+        str(METADATA / "penguin.json"),
+    )
+    assert text == "Dataset PENGUIN added (penguin.csv).\n"
+    dataset = Dataset.objects.get(name="PENGUIN")
+    assert dataset.metadata["maxContributions"] == 1
+    assert AuditEntry.objects.get(action="dataset.add").details["source"]["path"] == "penguin.csv"
+
+
+def test_add_dataset_url_and_s3_forms(db):
+    url = "https://raw.githubusercontent.com/mwaskom/seaborn-data/master/iris.csv"
+    run(
+        "add_dataset",
+        "--dataset_name",
+        "IRIS",
+        "--database_type",
+        "PATH_DB",
+        "--dataset_path",
+        url,
+        "--metadata_database_type",
+        "PATH_DB",
+        "--metadata_path",
+        str(METADATA / "iris.json"),
+    )
+    run(
+        "add_dataset",
+        "-d",
+        "TITANIC",
+        "-db",
+        "S3_DB",
+        "-s3b",
+        "example",
+        "-s3k",
+        "data/titanic.csv",
+        "-s3_url",
+        "http://localhost:9000",
+        "-cred_n",
+        "minio",
+        "-m_db",
+        "PATH_DB",
+        "-mp",
+        str(METADATA / "titanic.json"),
+    )
+    assert Dataset.objects.get(name="IRIS").path == url
+    titanic = Dataset.objects.get(name="TITANIC")
+    assert (titanic.access, titanic.s3_bucket, titanic.s3_key, titanic.s3_credentials_name) == (
+        "S3_DB",
+        "example",
+        "data/titanic.csv",
+        "minio",
+    )
+    assert json.loads(run("get_dataset", "-d", "TITANIC", "--json"))["dataset_access"] == {
+        "database_type": "S3_DB",
+        "endpoint_url": "http://localhost:9000",
+        "bucket": "example",
+        "key": "data/titanic.csv",
+        "credentials_name": "minio",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-db", "PATH_DB", "-d_path", "penguin.csv", "-mp", "absent.json"], "cannot read the metadata file"),
+        (["-db", "PATH_DB", "-mp", str(METADATA / "penguin.json")], "a PATH_DB dataset needs a 'path'"),
+        (["-db", "PATH_DB", "-d_path", "../etc/passwd", "-mp", str(METADATA / "penguin.json")], "leaves the data"),
+        (["-db", "S3_DB", "-s3b", "b", "-mp", str(METADATA / "penguin.json")], "needs key, credentials_name"),
+    ],
+)
+def test_add_dataset_failures(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("add_dataset", "-d", "X", "-m_db", "PATH_DB", *args)
+    assert not Dataset.objects.exists()
+
+
+def test_add_dataset_with_invalid_metadata_names_the_field(db, tmp_path):
+    document = json.loads((METADATA / "penguin.json").read_text())
+    del document["maxContributions"]
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(CommandError, match=r"^Dataset X: invalid metadata: Table field 'maxContributions' is required"):
+        run(
+            "add_dataset",
+            "-d",
+            "X",
+            "-db",
+            "PATH_DB",
+            "-d_path",
+            "x.csv",
+            "-m_db",
+            "PATH_DB",
+            "-mp",
+            str(tmp_path / "bad.json"),
+        )
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(CommandError, match=r"is not JSON"):
+        run(
+            "add_dataset",
+            "-d",
+            "X",
+            "-db",
+            "PATH_DB",
+            "-d_path",
+            "x.csv",
+            "-m_db",
+            "PATH_DB",
+            "-mp",
+            str(tmp_path / "bad.json"),
+        )
+
+
+def test_add_duplicate_dataset_fails(penguin):
+    with pytest.raises(CommandError, match=r"^Dataset PENGUIN already exists."):
+        run(
+            "add_dataset",
+            "-d",
+            "PENGUIN",
+            "-db",
+            "PATH_DB",
+            "-d_path",
+            "p.csv",
+            "-m_db",
+            "PATH_DB",
+            "-mp",
+            str(METADATA / "penguin.json"),
+        )
+
+
+def test_add_datasets_via_yaml_then_keep_overwrite_and_clean(db):
+    path = str(COLLECTIONS / "dataset_collection.yaml")
+    data = json.loads(run("add_datasets_via_yaml", "-yf", path, "--json"))
+    assert [change["name"] for change in data["changes"]] == [
+        "IRIS",
+        "PENGUIN",
+        "PUMS",
+        "TITANIC",
+        "FSO_INCOME_SYNTHETIC",
+        "COVID_SYNTHETIC",
+        "BIRTHDAYS",
+    ]
+    assert json.loads(run("get_list_of_datasets", "--json")) == sorted(change["name"] for change in data["changes"])
+    penguin = Dataset.objects.get(name="PENGUIN")
+    penguin.path = "other.csv"
+    penguin.save()
+    assert "  keep datasets PENGUIN" in run("add_datasets_via_yaml", "-yf", path)
+    assert "update datasets PENGUIN (source)" in run("add_datasets_via_yaml", "-yf", path, "-od", "-om")
+    penguin.refresh_from_db()
+    assert penguin.path == "penguin.csv" and penguin.version == 2
+    Dataset.objects.create(name="EXTRA", path="x.csv", metadata=penguin.metadata)
+    assert "delete datasets EXTRA" in run("add_datasets_via_yaml", "-yf", path, "-c")
+    assert not Dataset.objects.filter(name="EXTRA").exists()
+
+
+def test_add_datasets_via_yaml_dry_run_writes_nothing(db):
+    text = run("add_datasets_via_yaml", "-yf", str(COLLECTIONS / "dataset_collection.yaml"), "--dry-run")
+    assert "   add datasets IRIS" in text
+    assert not Dataset.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_upstream_collection_with_yaml_metadata_is_refused_whole(db):
+    with pytest.raises(CommandError, match=r"^Dataset IRIS: cannot read the metadata file"):
+        run("add_datasets_via_yaml", "-yf", str(COLLECTIONS / "upstream_dataset_collection.yaml"))
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("datasets: [", "^Invalid YAML"),
+        ("datasets: {}", "must hold a 'datasets' list"),
+        ("datasets:\n- dataset_access: {}", r"datasets\[0\] needs a 'dataset_name'"),
+        ("datasets:\n- dataset_name: A\n  dataset_access: {database_type: FTP}", "unknown database_type 'FTP'"),
+        (
+            "datasets:\n- dataset_name: A\n  dataset_access: {database_type: S3_DB, bucket: b, key: k, "
+            "credentials_name: c, secret_access_key: s}",
+            "S3 keys are not stored",
+        ),
+        ("datasets:\n- dataset_name: A\n  dataset_access: {database_type: PATH_DB, path: a.csv}", "'metadata_access'"),
+    ],
+)
+def test_invalid_dataset_collections(db, tmp_path, content, message):
+    (tmp_path / "datasets.yaml").write_text(content)
+    with pytest.raises(CommandError, match=message):
+        run("add_datasets_via_yaml", "-yf", str(tmp_path / "datasets.yaml"))
+
+
+def test_del_dataset_removes_budgets_and_audits_them(alice, penguin):
+    assert run("del_dataset", "-d", "PENGUIN") == "Dataset PENGUIN deleted.\n"
+    assert not Dataset.objects.exists() and not Budget.objects.exists()
+    details = AuditEntry.objects.get(action="dataset.delete").details
+    assert details["budgets"][0]["user"] == "Alice"
+    with pytest.raises(CommandError, match=r"^Dataset PENGUIN does not exist"):
+        run("del_dataset", "-d", "PENGUIN")
+
+
+def test_get_metadata_of_dataset_prints_the_stored_document(penguin):
+    assert json.loads(run("get_metadata_of_dataset", "-d", "PENGUIN")) == penguin.metadata
+    assert json.loads(run("get_metadata_of_dataset", "-d", "PENGUIN", "--json")) == penguin.metadata
+
+
+def test_get_collection_and_export_round_trip(alice, tmp_path):
+    users = yaml.safe_load(run("get_collection", "-c", "users"))
+    assert users[0]["id"] == {"name": "Alice", "email": "alice@example.com"}
+    assert "client_secret" not in json.dumps(users)
+    assert set(json.loads(run("get_collection", "-c", "metadata", "--json"))) == {"PENGUIN"}
+    run("get_collection", "-c", "datasets", "--export-dir", str(tmp_path))
+    run("get_collection", "-c", "users", "--export-dir", str(tmp_path))
+    exported = yaml.safe_load((tmp_path / "datasets_collection.yaml").read_text())
+    assert exported["datasets"][0]["metadata_access"]["path"] == "metadata/PENGUIN.json"
+    run("del_user", "-u", "Alice")
+    run("del_dataset", "-d", "PENGUIN")
+    run("add_datasets_via_yaml", "-yf", str(tmp_path / "datasets_collection.yaml"))
+    run("add_users_via_yaml", "-yf", str(tmp_path / "users_collection.yaml"))
+    assert json.loads(run("get_user", "-u", "Alice", "--json"))["datasets_list"][0]["initial_epsilon"] == 10.0
+
+
+def test_drop_collections(alice, bob, admin_user):
+    run("drop_collection", "-c", "users")
+    assert json.loads(run("get_list_of_users", "--json")) == ["admin"]
+    with pytest.raises(CommandError, match=r"^Metadata is stored with its dataset"):
+        run("drop_collection", "-c", "metadata")
+    run("drop_collection", "-c", "queries_archives")
+    run("drop_collection", "-c", "datasets")
+    assert not Dataset.objects.exists()
+    assert list(AuditEntry.objects.filter(action="collection.drop").values_list("target", flat=True)) == [
+        "users",
+        "queries_archive",
+        "datasets",
+    ]

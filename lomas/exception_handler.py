@@ -3,6 +3,8 @@
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -23,6 +25,10 @@ def lomas_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
     """
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         exc = UnauthorizedAccess(BAD_TOKEN)
+    if isinstance(exc, RequestDataTooBig):
+        exc = InvalidQuery(
+            f"Invalid request: the body is too large (more than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)."
+        )
     if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
         exc = InvalidQuery(f"Invalid request: {exc.detail}")
     if isinstance(exc, LomasError):

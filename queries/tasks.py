@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+import queries.plan_guard  # noqa: F401 (refuses unpickling while plans are handled, in every worker process)
 from queries.services import job_run
 
 

@@ -1,0 +1,245 @@
+"""OpenDP (spec §3.3): polars plans built by the client through an OpenDP Context, released by the server.
+
+The request's plan is hostile input. Intake (validate) reads it as plain data and
+refuses Python objects, file or URL scans and sinks, foreign plugins, oversized plans
+and other polars versions, and points OpenDP's plugin calls at the server's own
+library (queries/libraries/polars_plan.py). Only then is it deserialized, with
+unpickling refused process-wide (queries/plan_guard.py), checked again in polars' JSON
+form, and rebound onto a Context the server builds from the dataset's metadata over
+the data. Resolving the measurement depends only on the plan and the metadata, so its
+messages are passed on; a failure while releasing on real data is reported without
+the library's text, which can reflect private rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import warnings
+from functools import cache, cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from rest_framework import serializers
+
+from datasets.connectors.base import DataConnector
+from datasets.connectors.dummy import DummyConnector
+from datasets.metadata import column_names
+from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
+from queries.libraries.base import Cost, DPAdapter
+from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin
+
+if TYPE_CHECKING:  # opendp and polars are imported where they are used: web processes never load them
+    from opendp.context import Context
+    from opendp.extras.polars import LazyFrameQuery
+    from opendp.mod import Measurement
+
+    from queries.libraries.polars_plan import VettedPlan
+
+LIBRARY = "opendp"
+FIXED_DELTA = "Provide a fixed delta for this query."
+EPSILON_OR_RHO = "Either epsilon or rho must be set (greater than 0), not both."
+
+
+class CostRequest(DatasetRequestSerializer):
+    """OpenDPRequestModel: the plan as base64 and the privacy loss of the query."""
+
+    opendp_json = serializers.CharField(trim_whitespace=False)
+    epsilon = serializers.FloatField(min_value=0, allow_null=True)
+    delta = serializers.FloatField(min_value=0, allow_null=True)
+    rho = serializers.FloatField(min_value=0, allow_null=True)
+    approx_zcdp = serializers.BooleanField()  # accepted, not consulted (spec §3.3)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Exactly one of epsilon and rho is truthy."""
+        if bool(attrs["epsilon"]) == bool(attrs["rho"]):
+            raise serializers.ValidationError(EPSILON_OR_RHO)
+        return attrs
+
+
+class QueryRequest(CostRequest):
+    """OpenDPQueryModel."""
+
+
+class DummyRequest(DummyFieldsMixin, QueryRequest):
+    """OpenDPDummyQueryModel."""
+
+
+class OpenDPAdapter(DPAdapter):
+    """One OpenDP request: the plan vetted, rebound onto the server's Context, resolved once, released once."""
+
+    library: ClassVar[str] = LIBRARY
+    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
+        "cost": CostRequest,
+        "query": QueryRequest,
+        "dummy": DummyRequest,
+    }
+
+    def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
+        super().__init__(body=body, connector=connector, metadata=metadata)
+        self.opendp_json: str = body["opendp_json"]
+        # Exactly one of epsilon and rho is truthy (CostRequest); the other is not used.
+        self.epsilon: float | None = body.get("epsilon") or None
+        self.rho: float | None = None if self.epsilon else body.get("rho")
+        self.delta: float | None = body.get("delta")
+
+    def validate(self) -> None:
+        """The budget parameters and the plan, read as data only; InvalidQuery if either is refused."""
+        if self.rho is not None and not self.delta:  # zCDP is charged in (ε, δ): ε is read at δ
+            raise InvalidQuery(FIXED_DELTA)
+        _ = self._vetted
+
+    def cost(self) -> Cost:
+        """The (epsilon, delta) the Context's accountant implies, once the plan resolved on this dataset."""
+        self.validate()
+        _ = self._measurement
+        return self._cost
+
+    def run(self) -> dict[str, Any]:
+        """Release the plan on the data: a polars frame as JSON text."""
+        from queries.plan_guard import plan_handling
+
+        self.validate()
+        measurement = self._measurement
+        try:
+            with plan_handling():
+                frame = self._context(measurement).collect()
+        except LomasError:
+            raise
+        except BaseException as exc:
+            _reraise_interrupts(exc)
+            raise ExternalLibraryError(f"Error executing the OpenDP query: {self._public_reason(exc)}",
+                                       library=LIBRARY) from exc  # fmt: skip
+        return {"type": "opendp_polars", "value": frame.write_json()}
+
+    @cached_property
+    def _vetted(self) -> VettedPlan:
+        from queries.libraries.polars_plan import MalformedPlan, vet
+
+        limit = settings.LOMAS_OPENDP_MAX_PLAN_BYTES
+        too_large = InvalidQuery(f"The plan is larger than the server accepts ({limit} bytes).")
+        if len(self.opendp_json) > 4 * (limit // 3 + 1):
+            raise too_large
+        try:
+            plan = base64.b64decode(self.opendp_json, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedPlan(
+                "opendp_json is not base64 text (the client sends base64 of the serialized plan)."
+            ) from None
+        if len(plan) > limit:
+            raise too_large
+        vetted = vet(plan, server_version=_server_dsl_version(), server_library=_server_opendp_library())
+        unknown = sorted(vetted.source_columns - set(column_names(self.metadata)))
+        if unknown:
+            raise InvalidQuery(f"The plan reads columns that are not in the dataset's metadata: {unknown}.")
+        return vetted
+
+    @cached_property
+    def _context(self) -> Context:
+        import opendp.prelude as dp
+        from csvw_eo.csvw_to_opendp_context import csvw_to_opendp_context
+
+        dp.enable_features(*settings.LOMAS_OPENDP_FEATURES)
+        dp.disable_features("honest-but-curious")
+        try:
+            return csvw_to_opendp_context(
+                self.metadata,
+                self.connector.get_polars(),
+                epsilon=self.epsilon,
+                rho=self.rho,
+                delta=self.delta,
+                split_evenly_over=1,
+            )
+        except LomasError:
+            raise
+        except Exception as exc:  # depends on the metadata and the request only
+            raise ExternalLibraryError(f"Error building the OpenDP context: {exc}", library=LIBRARY) from exc
+
+    @cached_property
+    def _query(self) -> LazyFrameQuery:
+        """The vetted plan, deserialized with unpickling refused, checked again and bound to the Context."""
+        from queries.libraries.polars_plan import MalformedPlan, check_plan
+        from queries.plan_guard import plan_handling
+
+        try:
+            with plan_handling():
+                query = self._context.deserialize_polars_plan(self._vetted.plan)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # polars deprecates the JSON form, which is only read here
+                    tree = json.loads(query.polars_plan.serialize(format="json"))
+        except LomasError:
+            raise
+        except BaseException as exc:
+            _reraise_interrupts(exc)
+            raise MalformedPlan(f"The plan cannot be read by the server's polars: {type(exc).__name__}.") from exc
+        server_library = _server_opendp_library()
+        check_plan(tree, library_allowed=lambda path: path == server_library)
+        return query
+
+    @cached_property
+    def _measurement(self) -> Measurement:
+        """The plan made private on the metadata's domain and margins (no data is read)."""
+        from queries.plan_guard import plan_handling
+
+        query = self._query
+        try:
+            with plan_handling():
+                return query.resolve()
+        except LomasError:
+            raise
+        except BaseException as exc:
+            _reraise_interrupts(exc)
+            raise ExternalLibraryError(
+                f"The plan cannot be made differentially private on this dataset: {exc}", library=LIBRARY
+            ) from exc
+
+    @cached_property
+    def _cost(self) -> Cost:
+        """Spec §3.3: pure ε → (ε, 0); ε, δ → (ε, δ); rho, δ → zCDP converted to (ε, δ), ε read at δ."""
+        import opendp.prelude as dp
+
+        accountant, d_in = self._context.accountant, self._context.d_in
+        try:
+            if self.rho is not None:
+                profile, delta = dp.c.make_zCDP_to_approxDP(accountant).map(d_in)
+                return Cost(epsilon=float(profile.epsilon(delta)), delta=float(delta))
+            if self.delta is None:
+                return Cost(epsilon=float(accountant.map(d_in)), delta=0.0)
+            epsilon, delta = accountant.map(d_in)
+        except Exception as exc:  # depends on the request and the metadata only
+            raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
+        return Cost(epsilon=float(epsilon), delta=float(delta))
+
+    def _public_reason(self, exc: BaseException) -> str:
+        """The library's message on dummy data; on private data only the exception type."""
+        if isinstance(self.connector, DummyConnector):
+            return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
+
+
+def _reraise_interrupts(exc: BaseException) -> None:
+    """Let exits and time limits through; polars' Rust panics (a BaseException) are library failures."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | SoftTimeLimitExceeded):
+        raise exc
+
+
+@cache
+def _server_dsl_version() -> tuple[int, int]:
+    """The DSL (major, minor) version of plans the server's polars writes and reads."""
+    import polars as pl
+
+    from queries.libraries.polars_plan import dsl_version
+
+    return dsl_version(pl.LazyFrame().serialize())
+
+
+@cache
+def _server_opendp_library() -> str:
+    """The absolute path of the OpenDP library this server's polars plugins must load."""
+    from opendp.extras.polars import _get_opendp_polars_lib_path
+
+    return str(Path(_get_opendp_polars_lib_path()).resolve())

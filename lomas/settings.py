@@ -201,7 +201,10 @@ CELERY_TASK_EAGER_PROPAGATES = CELERY_TASK_ALWAYS_EAGER
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("LOMAS_JOB_SOFT_TIME_LIMIT", 30 * 60)
+# A job's DP library work stops after LOMAS_JOB_TIME_LIMIT s (queries/time_limit.py) and fails cleanly;
+# Celery's soft and hard limits are backstops for a worker stuck outside that work.
+LOMAS_JOB_TIME_LIMIT = env_int("LOMAS_JOB_SOFT_TIME_LIMIT", 30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = LOMAS_JOB_TIME_LIMIT + 30
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -214,6 +217,17 @@ CELERY_TASK_DEFAULT_QUEUE = LOMAS_JOB_QUEUES["query"]
 # --- lomas --------------------------------------------------------------------
 LOMAS_DATA_DIR = Path(env_str("LOMAS_DATA_DIR", str(VAR_DIR / "data")))
 LOMAS_DUMMY_MAX_ROWS = env_int("LOMAS_DUMMY_MAX_ROWS", 100_000)
+# Largest request body read, in bytes (Django's default); a larger one is a 400 InvalidQueryException.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LOMAS_MAX_REQUEST_BYTES", 2_621_440)
+# SmartNoise-Synth: most synthetic rows one query may ask for, most training epochs of a GAN synthesizer.
+LOMAS_SYNTH_MAX_SAMPLES = env_int("LOMAS_SYNTH_MAX_SAMPLES", 100_000)
+LOMAS_SYNTH_MAX_EPOCHS = env_int("LOMAS_SYNTH_MAX_EPOCHS", 300)
+# OpenDP: largest polars plan accepted (decoded bytes), and the OpenDP features enabled (the polars
+# path needs "contrib"); "honest-but-curious" trusts user code and is never allowed.
+LOMAS_OPENDP_MAX_PLAN_BYTES = env_int("LOMAS_OPENDP_MAX_PLAN_BYTES", 1_000_000)
+LOMAS_OPENDP_FEATURES = env_list("LOMAS_OPENDP_FEATURES", ["contrib"])
+if "honest-but-curious" in LOMAS_OPENDP_FEATURES:
+    raise ImproperlyConfigured("LOMAS_OPENDP_FEATURES must not enable honest-but-curious.")
 # How long GET /status/<uid> may wait for a running job before answering "in_progress".
 LOMAS_STATUS_WAIT_SECONDS = env_float("LOMAS_STATUS_WAIT_SECONDS", 1.0)
 # S3 credentials by credentials_name: {"name": {"access_key_id": ..., "secret_access_key": ...}}.

@@ -96,7 +96,7 @@ class ConfigApi(APIView):
                     "broker": _redacted_url(settings.CELERY_BROKER_URL),
                     "eager_jobs": settings.CELERY_TASK_ALWAYS_EAGER,
                     "job_queues": settings.LOMAS_JOB_QUEUES,
-                    "job_time_limit_seconds": settings.CELERY_TASK_SOFT_TIME_LIMIT,
+                    "job_time_limit_seconds": settings.LOMAS_JOB_TIME_LIMIT,
                     "data_directory": str(settings.LOMAS_DATA_DIR),
                     "dummy_max_rows": settings.LOMAS_DUMMY_MAX_ROWS,
                     "status_wait_seconds": settings.LOMAS_STATUS_WAIT_SECONDS,

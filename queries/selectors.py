@@ -7,6 +7,7 @@ from django.http import Http404
 from accounts.models import User
 from datasets.models import Dataset
 from lomas.errors import JOB_OF_OTHER_USER, UnauthorizedAccess
+from queries.libraries import ADAPTERS, get_adapter
 from queries.models import Job, QueryArchive
 
 
@@ -21,11 +22,14 @@ def job_get_for_user(*, uid: UUID, user: User) -> Job:
 
 
 def archive_list_for_user(*, user: User, dataset: Dataset) -> list[dict]:
-    """The user's archived queries on a dataset, oldest first, as §2.6 records."""
-    return [
-        archive_to_wire(archive)
-        for archive in QueryArchive.objects.filter(user=user, dataset=dataset).order_by("created_at", "pk")
-    ]
+    """The user's archived queries on a dataset, oldest first, as §2.6 records.
+
+    Only libraries whose adapter is `in_previous_queries` are listed: lomas-client 0.5.1
+    raises on any other `dp_library` (spec §2.6).
+    """
+    listed = [library for library in ADAPTERS if get_adapter(library).in_previous_queries]
+    archives = QueryArchive.objects.filter(user=user, dataset=dataset, dp_library__in=listed)
+    return [archive_to_wire(archive) for archive in archives.order_by("created_at", "pk")]
 
 
 def archive_to_wire(archive: QueryArchive) -> dict:
@@ -51,3 +55,16 @@ def job_to_wire(job: Job) -> dict:
         "error": job.error,
         "status_code": job.status_code,
     }
+
+
+def archive_list_by_user_name(*, user_name: str) -> list[dict]:
+    """Every archived query of a user, on all datasets, oldest first, as §2.6 records."""
+    return [
+        archive_to_wire(archive)
+        for archive in QueryArchive.objects.filter(user_name=user_name).order_by("created_at", "pk")
+    ]
+
+
+def archive_list() -> list[dict]:
+    """Every archived query, oldest first, as §2.6 records."""
+    return [archive_to_wire(archive) for archive in QueryArchive.objects.order_by("created_at", "pk")]

@@ -11,12 +11,13 @@ import time
 from typing import Any
 from uuid import UUID
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import user_claim_query_slot, user_release_query_slot
+from accounts.services import Actor, audit_record, user_claim_query_slot, user_release_query_slot
 from budgets.selectors import budget_check_affordable
 from budgets.services import budget_charge
 from datasets.connectors import get_connector, get_dummy_connector
@@ -27,6 +28,7 @@ from queries.libraries import get_adapter
 from queries.libraries.base import Cost, DPAdapter
 from queries.models import Job, QueryArchive
 from queries.selectors import job_to_wire
+from queries.time_limit import JobTimeLimitExceeded, TimeLimitReached, job_time_limit
 
 logger = logging.getLogger("queries")
 
@@ -58,6 +60,8 @@ def job_run(*, job_uid: UUID | str) -> None:
             _run_without_charge(job)
     except LomasError as exc:
         job_fail(job=job, error=exc)
+    except (TimeLimitReached, SoftTimeLimitExceeded):
+        job_fail(job=job, error=JobTimeLimitExceeded())
     except Exception as exc:
         logger.exception("job %s crashed", job.uid)
         job_fail(job=job, error=InternalServerError(str(exc)))
@@ -72,15 +76,16 @@ def _adapter(job: Job, connector: DataConnector) -> DPAdapter:
 
 def _run_without_charge(job: Job) -> None:
     """Dummy query (cost and run on dummy data) or cost estimate (cost on the real data)."""
-    if job.kind == Job.Kind.DUMMY:
-        connector = get_dummy_connector(
-            job.dataset, nb_rows=job.request["dummy_nb_rows"], seed=job.request["dummy_seed"]
-        )
-        adapter = _adapter(job, connector)
-        cost = adapter.cost()
-        response = _query_response(job, cost, adapter.run())
-    else:
-        response = _adapter(job, get_connector(job.dataset)).cost().to_wire()
+    with job_time_limit():
+        if job.kind == Job.Kind.DUMMY:
+            connector = get_dummy_connector(
+                job.dataset, nb_rows=job.request["dummy_nb_rows"], seed=job.request["dummy_seed"]
+            )
+            adapter = _adapter(job, connector)
+            cost = adapter.cost()
+            response = _query_response(job, cost, adapter.run())
+        else:
+            response = _adapter(job, get_connector(job.dataset)).cost().to_wire()
     job_complete(job=job, result=response)
 
 
@@ -88,10 +93,11 @@ def _run_query(job: Job) -> None:
     user, dataset = job.user, job.dataset
     user_claim_query_slot(user=user)
     try:
-        adapter = _adapter(job, get_connector(dataset))
-        cost = adapter.cost()
-        budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
-        response = _query_response(job, cost, adapter.run())
+        with job_time_limit():
+            adapter = _adapter(job, get_connector(dataset))
+            cost = adapter.cost()
+            budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
+            response = _query_response(job, cost, adapter.run())
         with transaction.atomic():
             budget_charge(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta, job_uid=job.uid)
             archive_record(job=job, response=response)
@@ -148,3 +154,11 @@ def job_collect(*, job: Job) -> tuple[dict[str, Any], int]:
     if job.status == Job.Status.FAILED:
         return wire, job.status_code
     return wire, 200
+
+
+@transaction.atomic
+def archive_drop_all(*, actor: Actor) -> int:
+    """Delete every archived query (the demo set-up starts from an empty archive), audited; returns how many."""
+    count, _ = QueryArchive.objects.all().delete()
+    audit_record(actor=actor, action="collection.drop", target="queries_archive", details={"deleted": count})
+    return count

@@ -11,6 +11,9 @@ from queries.libraries.base import DPAdapter
 
 ADAPTERS: dict[str, str] = {
     "smartnoise_sql": "queries.libraries.smartnoise_sql.SmartnoiseSqlAdapter",
+    "smartnoise_synth": "queries.libraries.smartnoise_synth.SmartnoiseSynthAdapter",
+    "diffprivlib": "queries.libraries.diffprivlib.DiffPrivLibAdapter",
+    "opendp": "queries.libraries.opendp.OpenDPAdapter",
 }
 
 

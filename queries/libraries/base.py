@@ -35,6 +35,9 @@ class DPAdapter(ABC):
     library: ClassVar[str]  # the wire library name, e.g. "smartnoise_sql"
     # Request shapes by job kind ("cost", "query", "dummy"), as lomas-client sends them.
     requests: ClassVar[dict[str, type[serializers.Serializer]]]
+    # Whether /get_previous_queries lists this library's archived queries (lomas-client 0.5.1
+    # raises on a dp_library it cannot decode; the archive keeps every real query regardless).
+    in_previous_queries: ClassVar[bool] = True
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         self.body = body

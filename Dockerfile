@@ -8,7 +8,7 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY requirements-torch.txt requirements.txt requirements-nodeps.txt ./
 # torch first, from the CPU index, so nothing pulls a CUDA build.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu -r requirements-torch.txt \
- && pip install -r requirements.txt gunicorn==23.0.0 \
+ && pip install -r requirements.txt \
  && pip install --no-deps -r requirements-nodeps.txt
 
 FROM python:3.11-slim

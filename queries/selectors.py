@@ -21,14 +21,16 @@ def job_get_for_user(*, uid: UUID, user: User) -> Job:
     return job
 
 
-def archive_list_for_user(*, user: User, dataset: Dataset) -> list[dict]:
+def archive_list_for_user(*, user: User, dataset: Dataset, libraries: list[str] | None = None) -> list[dict]:
     """The user's archived queries on a dataset, oldest first, as §2.6 records.
 
-    Only libraries whose adapter is `in_previous_queries` are listed: lomas-client 0.5.1
-    raises on any other `dp_library` (spec §2.6).
+    By default only libraries whose adapter is `in_previous_queries` are listed:
+    lomas-client 0.5.1 raises on any other `dp_library` (spec §2.6). Other clients name
+    the libraries they read.
     """
-    listed = [library for library in ADAPTERS if get_adapter(library).in_previous_queries]
-    archives = QueryArchive.objects.filter(user=user, dataset=dataset, dp_library__in=listed)
+    if libraries is None:
+        libraries = [library for library in ADAPTERS if get_adapter(library).in_previous_queries]
+    archives = QueryArchive.objects.filter(user=user, dataset=dataset, dp_library__in=libraries)
     return [archive_to_wire(archive) for archive in archives.order_by("created_at", "pk")]
 
 

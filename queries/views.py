@@ -4,7 +4,7 @@ import time
 from uuid import UUID
 
 from django.conf import settings
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +13,7 @@ from budgets.selectors import access_check
 from datasets.selectors import dataset_check_source, dummy_check_rows
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, parse_body
-from queries.libraries import get_request_serializer
+from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
 from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
 from queries.services import job_collect, job_submit
@@ -56,9 +56,19 @@ class JobStatusApi(APIView):
 
 
 class PreviousQueriesApi(APIView):
-    """POST /get_previous_queries."""
+    """POST /get_previous_queries: the archive of the user's real queries on a dataset.
+
+    `dp_libraries` (optional, not sent by lomas-client 0.5.1) lists the libraries to include;
+    by default, those lomas-client 0.5.1 can decode.
+    """
+
+    class InputSerializer(DatasetRequestSerializer):
+        dp_libraries = serializers.ListField(
+            child=serializers.ChoiceField(choices=sorted(ADAPTERS)), required=False, allow_empty=False
+        )
 
     def post(self, request: Request) -> Response:
-        body = parse_body(DatasetRequestSerializer, request)
+        body = parse_body(self.InputSerializer, request)
         dataset = access_check(user=request.user, dataset_name=body["dataset_name"])
-        return Response({"previous_queries": archive_list_for_user(user=request.user, dataset=dataset)})
+        archives = archive_list_for_user(user=request.user, dataset=dataset, libraries=body.get("dp_libraries"))
+        return Response({"previous_queries": archives})

@@ -112,3 +112,14 @@ def bob_api(bob: Any) -> APIClient:
 @pytest.fixture
 def admin_api(admin_user: Any) -> APIClient:
     return api_client_for(admin_user)
+
+
+@pytest.fixture
+def submit(django_capture_on_commit_callbacks: Any) -> Any:
+    """POST a DP route and run its job (eagerly, on commit) as a worker would; returns the 202 response."""
+
+    def _submit(api: APIClient, route: str, body: dict[str, Any]) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(f"/api/{route}", body, format="json")
+
+    return _submit

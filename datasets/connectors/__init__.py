@@ -9,9 +9,10 @@ data works on a copy.
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
+import polars as pl
 
 from datasets.connectors.base import DataConnector, DatasetUnavailable
 from datasets.connectors.dummy import DummyConnector
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from datasets.models import Dataset
 
 FRAME_CACHE_SIZE = 8
+Frame = TypeVar("Frame", pd.DataFrame, pl.DataFrame)
 
 
 class FrameCache:
@@ -28,10 +30,10 @@ class FrameCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._frames: OrderedDict[Hashable, pd.DataFrame | pl.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_load(self, key: Hashable, load: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def get_or_load(self, key: Hashable, load: Callable[[], Frame]) -> Frame:
         """The cached frame for `key`, loading it (outside the lock) on a miss."""
         with self._lock:
             if key in self._frames:
@@ -60,6 +62,10 @@ class CachedConnector(DataConnector):
     def get_pandas(self) -> pd.DataFrame:
         """The shared cached frame: do not modify it."""
         return self.cache.get_or_load(self.key, self.source.get_pandas)
+
+    def get_polars(self) -> pl.LazyFrame:
+        """A LazyFrame over the cached polars copy of the frame (converted once per process)."""
+        return self.cache.get_or_load((*self.key, "polars"), lambda: pl.from_pandas(self.get_pandas())).lazy()
 
 
 def get_connector(dataset: "Dataset") -> DataConnector:

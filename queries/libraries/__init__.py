@@ -24,4 +24,4 @@ def get_adapter(library: str) -> type[DPAdapter]:
 
 def get_request_serializer(library: str, kind: str) -> type[Serializer]:
     """The request shape of a library's route of that job kind."""
-    return get_adapter(library).requests[kind]
+    return get_adapter(library).request_serializer(kind)

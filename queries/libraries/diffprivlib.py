@@ -24,11 +24,10 @@ import pandas as pd
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.connectors.dummy import DummyConnector
 from datasets.metadata import column_dtypes
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin
+from queries.serializers import DatasetRequestSerializer
 
 if TYPE_CHECKING:  # diffprivlib and scikit-learn are imported where used: web processes never load them
     from diffprivlib import BudgetAccountant
@@ -57,7 +56,7 @@ IMPUTER_STRATEGIES = ("drop", "mean", "median", "most_frequent")
 FEATURE_DTYPES = frozenset({"Int64", "float64", "boolean"})
 NO_TARGETS = ([], [""])  # lomas-client sends [""] for missing columns on cost calls
 MAX_SEED = 2**32 - 1  # scikit-learn's random_state range
-PROBE_ROWS = 100  # dummy rows used to check that a fit error does not depend on private data
+FIT_FAILED = "Cannot fit pipeline on data because {reason}"
 _VERSION = re.compile(r"(\d+)\.(\d+)\.\d+")
 
 
@@ -82,10 +81,6 @@ class CostRequest(DatasetRequestSerializer):
 
 class QueryRequest(CostRequest):
     """DiffPrivLibQueryModel."""
-
-
-class DummyRequest(DummyFieldsMixin, QueryRequest):
-    """DiffPrivLibDummyQueryModel."""
 
 
 @dataclass(frozen=True)
@@ -242,11 +237,8 @@ class DiffPrivLibAdapter(DPAdapter):
     """
 
     library: ClassVar[str] = LIBRARY
-    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
-        "cost": CostRequest,
-        "query": QueryRequest,
-        "dummy": DummyRequest,
-    }
+    cost_request = CostRequest
+    query_request = QueryRequest
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)
@@ -368,9 +360,8 @@ class DiffPrivLibAdapter(DPAdapter):
                     library=LIBRARY,
                 ) from warning
             except Exception as exc:
-                raise ExternalLibraryError(
-                    f"Cannot fit pipeline on data because {self._public_reason(exc)}", library=LIBRARY
-                ) from exc
+                reason = self.public_reason(exc, probe=DiffPrivLibAdapter.cost, message=FIT_FAILED)
+                raise ExternalLibraryError(FIT_FAILED.format(reason=reason), library=LIBRARY) from exc
         return FittedPipeline(pipeline=pipeline, accountant=accountant, x_test=x_test, y_test=y_test)
 
     def _split(self) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
@@ -394,26 +385,6 @@ class DiffPrivLibAdapter(DPAdapter):
         if not targets:
             return parts[0], parts[1], None, None
         return parts[0], parts[1], parts[2], parts[3]
-
-    def _public_reason(self, exc: Exception) -> str:
-        """The library's message if it cannot reflect private rows, else only the exception type.
-
-        The message is public when this adapter runs on dummy data, or when the same
-        pipeline fails with the same message on a dummy frame generated from the metadata.
-        """
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(self.connector, DummyConnector):
-            return reason
-        dummy = DummyConnector(self.metadata, PROBE_ROWS, 0)
-        probe = DiffPrivLibAdapter(body=self.body, connector=dummy, metadata=self.metadata)
-        try:
-            probe.cost()
-        except ExternalLibraryError as failure:
-            if failure.message == f"Cannot fit pipeline on data because {reason}":
-                return reason
-        except Exception:  # noqa: S110 (any other outcome withholds the message)
-            pass
-        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
 
 
 def _accepted_parameters(model_name: str) -> set[str]:

@@ -25,11 +25,10 @@ from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.connectors.dummy import DummyConnector
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin
+from queries.serializers import DatasetRequestSerializer
 
 if TYPE_CHECKING:  # opendp and polars are imported where they are used: web processes never load them
     from opendp.context import Context
@@ -63,19 +62,12 @@ class QueryRequest(CostRequest):
     """OpenDPQueryModel."""
 
 
-class DummyRequest(DummyFieldsMixin, QueryRequest):
-    """OpenDPDummyQueryModel."""
-
-
 class OpenDPAdapter(DPAdapter):
     """One OpenDP request: the plan vetted, rebound onto the server's Context, resolved once, released once."""
 
     library: ClassVar[str] = LIBRARY
-    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
-        "cost": CostRequest,
-        "query": QueryRequest,
-        "dummy": DummyRequest,
-    }
+    cost_request = CostRequest
+    query_request = QueryRequest
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)
@@ -110,7 +102,7 @@ class OpenDPAdapter(DPAdapter):
             raise
         except BaseException as exc:
             _reraise_interrupts(exc)
-            raise ExternalLibraryError(f"Error executing the OpenDP query: {self._public_reason(exc)}",
+            raise ExternalLibraryError(f"Error executing the OpenDP query: {self.public_reason(exc)}",
                                        library=LIBRARY) from exc  # fmt: skip
         return {"type": "opendp_polars", "value": frame.write_json()}
 
@@ -149,7 +141,7 @@ class OpenDPAdapter(DPAdapter):
                 self.connector.get_polars(),
                 epsilon=self.epsilon,
                 rho=self.rho,
-                delta=self.delta,
+                delta=self._context_delta,
                 split_evenly_over=1,
             )
         except LomasError:
@@ -195,28 +187,35 @@ class OpenDPAdapter(DPAdapter):
                 f"The plan cannot be made differentially private on this dataset: {exc}", library=LIBRARY
             ) from exc
 
+    @property
+    def _context_delta(self) -> float | None:
+        """The δ the Context may spend itself; with rho, the conversion to (ε, δ) needs the other half."""
+        if self.rho is not None and self.delta:
+            return self.delta / 2
+        return self.delta
+
     @cached_property
     def _cost(self) -> Cost:
-        """Spec §3.3: pure ε → (ε, 0); ε, δ → (ε, δ); rho, δ → zCDP converted to (ε, δ), ε read at δ."""
+        """Spec §3.3: pure ε → (ε, 0); ε, δ → (ε, δ); rho, δ → the approximate-zCDP accountant converted to (ε, δ).
+
+        The conversion of (rho, δ₁)-approximate zCDP gives ε(δ₂) at a total δ₁ + δ₂, so the
+        Context spends at most δ/2 and ε is read at δ - δ₁: the charge (ε, δ) is the full
+        guarantee, and δ is exactly the one requested.
+        """
         import opendp.prelude as dp
 
         accountant, d_in = self._context.accountant, self._context.d_in
         try:
             if self.rho is not None:
-                profile, delta = dp.c.make_zCDP_to_approxDP(accountant).map(d_in)
-                return Cost(epsilon=float(profile.epsilon(delta)), delta=float(delta))
+                profile, context_delta = dp.c.make_zCDP_to_approxDP(accountant).map(d_in)
+                conversion_delta = self.delta - context_delta
+                return Cost(epsilon=float(profile.epsilon(conversion_delta)), delta=float(self.delta))
             if self.delta is None:
                 return Cost(epsilon=float(accountant.map(d_in)), delta=0.0)
             epsilon, delta = accountant.map(d_in)
         except Exception as exc:  # depends on the request and the metadata only
             raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
         return Cost(epsilon=float(epsilon), delta=float(delta))
-
-    def _public_reason(self, exc: BaseException) -> str:
-        """The library's message on dummy data; on private data only the exception type."""
-        if isinstance(self.connector, DummyConnector):
-            return f"{type(exc).__name__}: {exc}"
-        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
 
 
 def _reraise_interrupts(exc: BaseException) -> None:

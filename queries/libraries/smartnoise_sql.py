@@ -11,12 +11,11 @@ import pandas as pd
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin, PositiveFloatField
+from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat
@@ -27,7 +26,7 @@ TABLE = "df"
 # Request `mechanisms` keys that override snsql's default mechanism; other keys are ignored.
 MECHANISM_STATS = ("count", "sum_int", "sum_large_int", "sum_float", "threshold")
 NAN_RETRIES = 5  # re-executions after a result holding NaN (spec §2.5)
-PROBE_ROWS = 100  # dummy rows used to check that an execution error does not depend on private data
+EXECUTION_FAILED = "Error executing query: {reason}"
 
 
 class CostRequest(DatasetRequestSerializer):
@@ -45,10 +44,6 @@ class QueryRequest(CostRequest):
     postprocess = serializers.BooleanField()
 
 
-class DummyRequest(DummyFieldsMixin, QueryRequest):
-    """SmartnoiseSQLDummyQueryModel."""
-
-
 class SmartnoiseSqlAdapter(DPAdapter):
     """One smartnoise-sql request: parsed against the metadata, costed and run by one PrivateReader.
 
@@ -58,11 +53,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
     """
 
     library: ClassVar[str] = LIBRARY
-    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
-        "cost": CostRequest,
-        "query": QueryRequest,
-        "dummy": DummyRequest,
-    }
+    cost_request = CostRequest
+    query_request = QueryRequest
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)
@@ -113,7 +105,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
                     rows = [] if first is None else [list(first)]
                     columns = [f"res_{position}" for position in range(len(rows[0]))] if rows else []
         except Exception as exc:
-            raise ExternalLibraryError(f"Error executing query: {self._public_reason(exc)}", library=LIBRARY) from exc
+            reason = self.public_reason(exc, probe=SmartnoiseSqlAdapter.run, message=EXECUTION_FAILED)
+            raise ExternalLibraryError(EXECUTION_FAILED.format(reason=reason), library=LIBRARY) from exc
         if not rows:
             raise ExternalLibraryError(
                 f"SQL Reader generated empty results. Epsilon: {self.epsilon} and Delta: {self.delta} "
@@ -121,26 +114,6 @@ class SmartnoiseSqlAdapter(DPAdapter):
                 library=LIBRARY,
             )
         return columns, rows
-
-    def _public_reason(self, exc: Exception) -> str:
-        """snsql's message if it cannot reflect private rows, else only the exception type.
-
-        The message is public when this adapter runs on dummy data, or when the same query
-        fails with the same message on a dummy frame generated from the metadata alone.
-        """
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(self.connector, DummyConnector):
-            return reason
-        dummy = DummyConnector(self.metadata, PROBE_ROWS, 0)
-        probe = SmartnoiseSqlAdapter(body=self.body, connector=dummy, metadata=self.metadata)
-        try:
-            probe.run()
-        except ExternalLibraryError as failure:
-            if failure.message == f"Error executing query: {reason}":
-                return reason
-        except Exception:  # noqa: S110 (any other outcome withholds the message)
-            pass
-        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
 
     def _get_reader(self) -> PrivateReader:
         import snsql

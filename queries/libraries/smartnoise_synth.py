@@ -27,7 +27,7 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, DummyFieldsMixin, PositiveFloatField
+from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
     from snsynth.transform.base import ColumnTransformer
@@ -73,10 +73,6 @@ class QueryRequest(CostRequest):
         if value > settings.LOMAS_SYNTH_MAX_SAMPLES:
             raise serializers.ValidationError(f"Ensure this value is at most {settings.LOMAS_SYNTH_MAX_SAMPLES}.")
         return value
-
-
-class DummyRequest(DummyFieldsMixin, QueryRequest):
-    """SmartnoiseSynthDummyQueryModel."""
 
 
 # --- synth_params: the constructor arguments a request may set, and their checks -----------------
@@ -242,11 +238,8 @@ class SmartnoiseSynthAdapter(DPAdapter):
     """One smartnoise-synth request: one synthesizer fitted once, costed by its own accounting."""
 
     library: ClassVar[str] = LIBRARY
-    requests: ClassVar[dict[str, type[serializers.Serializer]]] = {
-        "cost": CostRequest,
-        "query": QueryRequest,
-        "dummy": DummyRequest,
-    }
+    cost_request = CostRequest
+    query_request = QueryRequest
     in_previous_queries: ClassVar[bool] = False  # lomas-client 0.5.1 cannot decode these records
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
@@ -337,13 +330,13 @@ class SmartnoiseSynthAdapter(DPAdapter):
     def _public_reason(self, exc: Exception) -> str:
         """The library's message on dummy data; on private data only a hint that quotes no value."""
         if isinstance(self.connector, DummyConnector):
-            return f"{type(exc).__name__}: {exc}"
+            return self.public_reason(exc)
         text = str(exc)
         if "sample_rate" in text:
             return "the batch is larger than the dataset allows: try a smaller batch_size in synth_params."
         if "too small to create a private dataset" in text:
             return "epsilon is too small for this synthesizer: increase epsilon (or sigma)."
-        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
+        return self.public_reason(exc)
 
     @cached_property
     def _public_rows(self) -> int | None:

@@ -41,17 +41,6 @@ def _body(**overrides):
             **overrides}  # fmt: skip
 
 
-@pytest.fixture
-def submit(django_capture_on_commit_callbacks):
-    """POST a DP route and run its job (eagerly) as the worker would; returns the 202 response."""
-
-    def _submit(api, route, body):
-        with django_capture_on_commit_callbacks(execute=True):
-            return api.post(f"/api/{route}", body, format="json")
-
-    return _submit
-
-
 def _status(api, response):
     assert response.status_code == 202, response.content
     return api.get(f"/api/status/{response.json()['uid']}")

@@ -98,6 +98,22 @@ class LiveStack:
         )
         return done.stdout
 
+    def add_researchers(self, researchers: dict[str, tuple[str, dict[str, tuple[float, float]]]]) -> None:
+        """Create researchers, {name: (password, {dataset: (epsilon, delta)})}, through the services."""
+        self.manage(
+            "shell",
+            "-c",
+            "import json\n"
+            "from accounts.services import user_create\n"
+            "from budgets.services import budget_grant\n"
+            "from datasets.models import Dataset\n"
+            f"for name, (password, budgets) in json.loads({json.dumps(researchers)!r}).items():\n"
+            "    user = user_create(username=name, password=password)\n"
+            "    for dataset_name, (epsilon, delta) in budgets.items():\n"
+            "        dataset = Dataset.objects.get(name=dataset_name)\n"
+            "        budget_grant(user=user, dataset=dataset, epsilon=epsilon, delta=delta)\n",
+        )
+
     def client(self, scenario: str, **arguments: Any) -> dict[str, Any]:
         """Run a lomas-client 0.5.1 scenario: "function" of scenarios_sql.py, or "module:function"
         of another scenarios module in tests/integration (see lomas_client_runner.py)."""
@@ -169,7 +185,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "--without-gossip",
         "--without-mingle",
     ]
-    server = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    # The production web server (the development server drops connections beyond a backlog of 10).
+    server = [sys.executable, "-m", "gunicorn", "lomas.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+              "--threads", "16", "--timeout", "300", "--access-logfile", "-"]  # fmt: skip
     for name, command in (("worker", celery), ("web", server)):
         log = (logs / f"{name}.log").open("w")
         stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))

@@ -11,16 +11,7 @@ USER, PASSWORD = "Dr.Pipeline", "dr.pipeline-pw"
 @pytest.fixture(scope="module")
 def researcher(live_stack):
     """A researcher of their own (other modules' users keep their budgets): PENGUIN and PUMS."""
-    live_stack.manage(
-        "shell",
-        "-c",
-        "from accounts.services import user_create\n"
-        "from budgets.services import budget_grant\n"
-        "from datasets.models import Dataset\n"
-        f"user = user_create(username={USER!r}, password={PASSWORD!r})\n"
-        "budget_grant(user=user, dataset=Dataset.objects.get(name='PENGUIN'), epsilon=10, delta=0.005)\n"
-        "budget_grant(user=user, dataset=Dataset.objects.get(name='PUMS'), epsilon=5, delta=0.0005)\n",
-    )
+    live_stack.add_researchers({USER: (PASSWORD, {"PENGUIN": (10, 0.005), "PUMS": (5, 0.0005)})})
     return {"user": USER, "password": PASSWORD}
 
 

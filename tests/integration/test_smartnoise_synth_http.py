@@ -29,15 +29,7 @@ SAMPLE_IN_FRESH_PROCESS = (
 @pytest.fixture(scope="module")
 def token(live_stack):
     """A researcher of their own with a PENGUIN budget, and their access token."""
-    live_stack.manage(
-        "shell",
-        "-c",
-        "from accounts.services import user_create\n"
-        "from budgets.services import budget_grant\n"
-        "from datasets.models import Dataset\n"
-        f"user = user_create(username={USER!r}, password={PASSWORD!r})\n"
-        "budget_grant(user=user, dataset=Dataset.objects.get(name='PENGUIN'), epsilon=20, delta=0.01)\n",
-    )
+    live_stack.add_researchers({USER: (PASSWORD, {"PENGUIN": (20, 0.01)})})
     return live_stack.token(USER, PASSWORD)
 
 

@@ -54,6 +54,7 @@ def job_run(*, job_uid: UUID | str) -> None:
     job = Job.objects.select_related("user", "dataset").get(uid=job_uid)
     started = time.monotonic()
     try:
+        get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
         if job.kind == Job.Kind.QUERY:
             _run_query(job)
         else:

@@ -25,3 +25,9 @@ def get_adapter(library: str) -> type[DPAdapter]:
 def get_request_serializer(library: str, kind: str) -> type[Serializer]:
     """The request shape of a library's route of that job kind."""
     return get_adapter(library).request_serializer(kind)
+
+
+def warm_up_all() -> None:
+    """Import every DP library (worker processes do it at start)."""
+    for library in ADAPTERS:
+        get_adapter(library).warm_up()

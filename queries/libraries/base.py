@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib import import_module
 from typing import Any, ClassVar
 
 from rest_framework import serializers
@@ -45,6 +46,8 @@ class DPAdapter(ABC):
     # query's adds the dummy dataset's size and seed to the query's).
     cost_request: ClassVar[type[serializers.Serializer]]
     query_request: ClassVar[type[serializers.Serializer]]
+    # The modules the adapter imports inside its methods: warm_up() loads them.
+    library_modules: ClassVar[tuple[str, ...]] = ()
     # Whether /get_previous_queries lists this library's archived queries (lomas-client 0.5.1
     # raises on a dp_library it cannot decode; the archive keeps every real query regardless).
     in_previous_queries: ClassVar[bool] = True
@@ -53,6 +56,14 @@ class DPAdapter(ABC):
         self.body = body
         self.connector = connector
         self.metadata = metadata
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import the DP library: at worker start (the first query need not pay for it), and
+        before a job's time limit starts, so that the limit never interrupts an import half-way
+        (which would leave the module broken for the rest of the process)."""
+        for module in cls.library_modules:
+            import_module(module)
 
     @classmethod
     def request_serializer(cls, kind: str) -> type[serializers.Serializer]:

@@ -239,6 +239,7 @@ class DiffPrivLibAdapter(DPAdapter):
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
+    library_modules = ("diffprivlib", "diffprivlib.models", "sklearn.pipeline", "sklearn.model_selection")
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)

@@ -68,6 +68,7 @@ class OpenDPAdapter(DPAdapter):
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
+    library_modules = ("polars", "opendp.prelude", "opendp.extras.polars", "csvw_eo.csvw_to_opendp_context")
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)

@@ -55,6 +55,7 @@ class SmartnoiseSqlAdapter(DPAdapter):
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
+    library_modules = ("snsql", "snsql.sql.private_reader", "csvw_eo.csvw_to_smartnoise_sql")
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)

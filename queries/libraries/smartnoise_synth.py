@@ -240,6 +240,9 @@ class SmartnoiseSynthAdapter(DPAdapter):
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
+    library_modules = ("snsynth", "snsynth.transform", "snsynth.mwem", "snsynth.mst.mst", "snsynth.aim",
+                       "snsynth.pytorch.nn.dpctgan", "snsynth.pytorch.nn.patectgan", "snsynth.pytorch.nn.pategan",
+                       "snsynth.pytorch.nn.dpgan")  # fmt: skip
     in_previous_queries: ClassVar[bool] = False  # lomas-client 0.5.1 cannot decode these records
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:

@@ -3,21 +3,18 @@
 over the in-process time of the same fit on already-loaded data, medians of five."""
 
 import json
-import statistics
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from datasets.connectors import CachedConnector
-from datasets.connectors.local import PathConnector
 from queries.libraries.smartnoise_synth import SmartnoiseSynthAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "datasets" / "demo" / "metadata"
 RESULTS = ROOT / "bench-results.json"
-REPEATS = 5
+REPEATS = 5  # as the other benchmarks (medians of five)
 USER, PASSWORD = "synth_bench_researcher", "synth-bench-researcher-pw"
 SAMPLE_ROWS = 100_000
 DATASETS = {
@@ -49,25 +46,9 @@ def _body(synth_name: str, dataset: str) -> dict:
             "return_model": False, "condition": "", "nb_samples": 100}  # fmt: skip
 
 
-def _in_process_seconds(body: dict, dataset: str, data_dir: Path) -> list[float]:
-    file_name, metadata_name, _ = DATASETS[dataset]
-    metadata_path = METADATA / metadata_name if (METADATA / metadata_name).exists() else data_dir / metadata_name
-    metadata = json.loads(metadata_path.read_text())
-    loaded = CachedConnector(PathConnector(str(data_dir / file_name), metadata=metadata), key=(file_name,))
-    loaded.get_pandas()  # loaded once, as a warm worker holds it
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        adapter = SmartnoiseSynthAdapter(body=body, connector=loaded, metadata=metadata)
-        adapter.cost()
-        adapter.run()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 @pytest.mark.parametrize("dataset", list(DATASETS))
 @pytest.mark.parametrize("synth_name", ["mwem", "aim"])
-def test_synthesizer_fit(live_stack, token, synth_name, dataset):
+def test_synthesizer_fit(live_stack, token, time_in_process, record_benchmark, synth_name, dataset):
     body = _body(synth_name, dataset)
     seen = []
     for _ in range(REPEATS):
@@ -78,10 +59,9 @@ def test_synthesizer_fit(live_stack, token, synth_name, dataset):
             time.sleep(0.05)
         seen.append(time.perf_counter() - started)
         assert status["status"] == "complete", status
-    in_process = _in_process_seconds(body, dataset, Path(live_stack.env["LOMAS_DATA_DIR"]))
-    server, local = statistics.median(seen), statistics.median(in_process)
-    name = f"SmartNoise-Synth {synth_name} on {dataset}"
-    print(f"\n{name:50s} HTTP {server:8.3f} s   in-process {local:8.3f} s   ratio {server / local:6.2f}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[name] = {"scenario": name, "client_seconds": server, "in_process_seconds": local, "ratio": server / local}
-    RESULTS.write_text(json.dumps(results, indent=2))
+    data_dir = Path(live_stack.env["LOMAS_DATA_DIR"])
+    file_name, metadata_name, _ = DATASETS[dataset]
+    metadata_path = METADATA / metadata_name if (METADATA / metadata_name).exists() else data_dir / metadata_name
+    metadata = json.loads(metadata_path.read_text())
+    in_process = time_in_process(SmartnoiseSynthAdapter, body, data_dir / file_name, metadata)
+    record_benchmark(f"SmartNoise-Synth {synth_name} on {dataset}", seen, in_process)

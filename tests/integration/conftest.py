@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -220,3 +221,45 @@ def _wait_until_ready(stack: LiveStack, worker_log: Path) -> None:
             return
         time.sleep(0.5)
     raise RuntimeError("the live stack did not start")
+
+
+BENCH_REPEATS = 5
+BENCH_RESULTS = ROOT / "bench-results.json"
+
+
+@pytest.fixture(scope="session")
+def time_in_process() -> Any:
+    """Times (REPEATS of them) of one release run in this process by the adapter on already-loaded data."""
+    from datasets.connectors import CachedConnector
+    from datasets.connectors.local import PathConnector
+
+    def _time(adapter_class: Any, body: dict[str, Any], data_file: Path, metadata: dict[str, Any]) -> list[float]:
+        loaded = CachedConnector(PathConnector(str(data_file), metadata=metadata), key=(str(data_file), "bench"))
+        loaded.get_pandas()
+        loaded.get_polars()  # loaded once, as a warm worker holds it
+        times = []
+        for _ in range(BENCH_REPEATS):
+            started = time.perf_counter()
+            adapter = adapter_class(body=body, connector=loaded, metadata=metadata)
+            adapter.cost()
+            adapter.run()
+            times.append(time.perf_counter() - started)
+        return times
+
+    return _time
+
+
+@pytest.fixture(scope="session")
+def record_benchmark() -> Any:
+    """Print a benchmark's medians and ratio, and add them to bench-results.json."""
+
+    def _record(name: str, seen: list[float], in_process: list[float]) -> None:
+        server, local = statistics.median(seen), statistics.median(in_process)
+        sys.stdout.write(
+            f"\n{name:55s} seen {server:8.3f} s   in-process {local:8.3f} s   ratio {server / local:6.2f}\n"
+        )
+        results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
+        results[name] = {"client_seconds": server, "in_process_seconds": local, "ratio": server / local}
+        BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+
+    return _record

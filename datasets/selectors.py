@@ -1,12 +1,10 @@
 """Reads on datasets."""
 
-from pathlib import Path
-
 from django.conf import settings
 
 from accounts.models import User
 from datasets.models import Dataset
-from lomas.errors import UNKNOWN_DATASET, InternalServerError, InvalidQuery
+from lomas.errors import UNKNOWN_DATASET, InvalidQuery
 
 
 def dataset_get_by_name(*, name: str) -> Dataset:
@@ -20,21 +18,6 @@ def dataset_get_by_name(*, name: str) -> Dataset:
 def dataset_list_names() -> list[str]:
     """Names of every dataset."""
     return list(Dataset.objects.order_by("name").values_list("name", flat=True))
-
-
-def dataset_check_source(*, dataset: Dataset) -> None:
-    """Fail fast (500, before a job is queued) when the dataset's data cannot be reached from here."""
-    if dataset.access == Dataset.Access.S3:
-        if dataset.s3_credentials_name not in settings.LOMAS_S3_CREDENTIALS:
-            raise InternalServerError(f"Could not find credentials for private dataset {dataset.name}.")
-        return
-    if dataset.path.startswith(("http://", "https://")):
-        return
-    path = Path(dataset.path)
-    if not path.is_absolute():
-        path = Path(settings.LOMAS_DATA_DIR) / path
-    if not path.is_file():
-        raise InternalServerError(f"Data file of dataset {dataset.name} not found at {path}.")
 
 
 def dummy_check_rows(*, nb_rows: int) -> None:

@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from budgets.selectors import access_check
-from datasets.selectors import dataset_check_source, dummy_check_rows
+from datasets.connectors import get_connector
+from datasets.selectors import dummy_check_rows
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, parse_body
 from queries.libraries import ADAPTERS, get_request_serializer
@@ -31,7 +32,7 @@ class DPSubmitApi(APIView):
         if self.kind == Job.Kind.DUMMY:
             dummy_check_rows(nb_rows=body["dummy_nb_rows"])
         else:
-            dataset_check_source(dataset=dataset)
+            get_connector(dataset)  # a source that cannot be reached is a 500 now, not in the worker
         job = job_submit(user=request.user, dataset=dataset, library=self.library, kind=self.kind, request_body=body)
         return Response(job_to_wire(job), status=status.HTTP_202_ACCEPTED)
 

@@ -157,3 +157,12 @@ def test_job_of_another_user_is_403(alice_api, bob_api, submit):
 def test_unknown_and_malformed_job_ids(alice_api):
     assert alice_api.get("/api/status/6f1c1f8e-2d0b-4d44-9b5e-0d4c9a1f0b7e").status_code == 404
     assert alice_api.get("/api/status/not-a-uuid").status_code == 400
+
+
+def test_unreachable_data_source_is_a_500_before_any_job(alice_api, penguin, submit):
+    penguin.path = "missing.csv"
+    penguin.save()
+    response = submit(alice_api, "smartnoise_sql_query", _body())
+    assert response.status_code == 500
+    assert response.json() == {"type": "InternalServerException"}
+    assert not Job.objects.exists()

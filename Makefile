@@ -12,7 +12,7 @@ PORT ?= 8000
 # Development defaults; production sets its own environment (see README).
 export DJANGO_DEBUG ?= true
 
-.PHONY: run test lint format worker setup migrate demo bench clean
+.PHONY: fuzz run test lint format worker setup migrate demo bench clean browser dex-stubs
 
 $(INSTALLED): requirements-torch.txt requirements.txt requirements-nodeps.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,17 @@ migrate: $(INSTALLED)
 demo: migrate
 	$(PY) manage.py lomas_demo_setup
 
-setup: demo
+# Dex gRPC stubs (accounts/dex/generated/, not committed), rebuilt when the .proto changes.
+# The proto path is mapped so that the stubs import each other as accounts.dex.generated.*.
+DEX_PROTO := accounts/dex/protos/dex_api.proto
+DEX_STUBS := accounts/dex/generated/dex_api_pb2.py
+$(DEX_STUBS): $(DEX_PROTO) $(INSTALLED)
+	$(PY) -m grpc_tools.protoc --proto_path=accounts/dex/generated=accounts/dex/protos \
+		--python_out=. --pyi_out=. --grpc_python_out=. accounts/dex/generated/dex_api.proto
+
+dex-stubs: $(DEX_STUBS)
+
+setup: demo $(DEX_STUBS)
 
 run: setup
 	$(PY) manage.py runlomas --port $(PORT)
@@ -51,16 +61,27 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup $(CLIENT_INSTALLED) lint
+# The admin pages' browser tests drive Debian's Chromium and ChromeDriver (installed as root, with apt-get).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		apt-get install -y -q --no-install-recommends chromium chromium-driver \
+		|| { apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver; }; }
+
+test: setup $(CLIENT_INSTALLED) browser lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
 # Benchmarks: tests/integration/bench_*.py against a live stack with the full demo (PostgreSQL + Redis);
-# prints a table and writes bench-results.json.
+# writes bench-results.json and prints it as one table. LOMAS_BENCH_QUICK=1: fewer repeats (a smoke test).
 bench: setup $(CLIENT_INSTALLED)
 	rm -f bench-results.json
 	LOMAS_IT_FULL_DEMO=1 $(PY) -m pytest tests/integration -o python_files='bench_*.py' -s -q
-	cat bench-results.json
+	$(PY) tests/integration/bench_report.py bench-results.json
+
+# Fuzzing (not part of `make test`): schemathesis over every operation of /api/schema, as a researcher
+# and as an admin, against a throwaway server; prints the request count. Reports in var/fuzz/.
+fuzz: setup
+	$(PY) tests/fuzz/run_fuzz.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

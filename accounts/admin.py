@@ -1,34 +1,220 @@
-"""Users in Django admin: their lomas profile (query slot) inline."""
+"""Users in Django admin, with their query slot and budgets inline; every change goes through audited services."""
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
 
-from accounts.models import LomasProfile, User
-from accounts.services import user_set_may_query
+from accounts.dex.admin_actions import push_to_dex
+from accounts.models import AuditEntry, LomasProfile, User
+from accounts.services import (
+    EDITABLE_USER_FIELDS,
+    audit_record,
+    user_add,
+    user_change_fields,
+    user_change_may_query,
+    user_delete,
+)
+from budgets.admin import AmountColumns, BudgetForm
+from budgets.models import Budget
+from budgets.services import budget_add_access, budget_change_initial, budget_revoke
+from lomas.admin_display import pretty_json
 
 
 class LomasProfileInline(admin.StackedInline):
     model = LomasProfile
     can_delete = False
-    fields = ("may_query",)
+    fields = ("may_query", "query_lease_job", "query_lease_until")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class BudgetInlineForm(BudgetForm):
+    """A budget row of a user: the dataset is chosen once, the initial amounts never below what is spent."""
+
+    class Meta(BudgetForm.Meta):
+        fields = ("dataset", "initial_epsilon", "initial_delta")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["dataset"].disabled = True
+
+
+class BudgetInlineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        for form in self.deleted_forms:
+            budget = form.instance
+            if budget.pk is not None and (budget.spent_epsilon or budget.spent_delta):
+                raise forms.ValidationError(
+                    f"The budget on {budget.dataset.name} cannot be deleted: part of it is already spent."
+                )
+
+
+class BudgetInline(AmountColumns, admin.TabularInline):
+    model = Budget
+    form = BudgetInlineForm
+    formset = BudgetInlineFormSet
+    fields = (
+        "dataset",
+        "initial_epsilon",
+        "spent_epsilon_text",
+        "remaining_epsilon_text",
+        "initial_delta",
+        "spent_delta_text",
+        "remaining_delta_text",
+    )
+    readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
+    extra = 1
+
+
+class LomasUserCreationForm(UserCreationForm):
+    """A new user: name, email, password and whether they are a lomas admin."""
+
+    email = forms.EmailField(required=False)
+    is_lomas_admin = forms.BooleanField(
+        label="Lomas admin", required=False, help_text="Lomas admins manage the service (Django staff and superuser)."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+
+class LomasUserChangeForm(UserChangeForm):
+    """An existing user's account fields (the password has its own page, linked from here)."""
+
+    is_lomas_admin = forms.BooleanField(label="Lomas admin", required=False)
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = ("username", "password", "first_name", "last_name", "email", "is_active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].disabled = True
+        self.initial["is_lomas_admin"] = self.instance.is_staff and self.instance.is_superuser
 
 
 @admin.register(User)
 class LomasUserAdmin(UserAdmin):
-    inlines = (LomasProfileInline,)
+    add_form = LomasUserCreationForm
+    form = LomasUserChangeForm
+    add_fieldsets = ((None, {"fields": ("username", "email", "password1", "password2", "is_lomas_admin")}),)
+    fieldsets = (
+        (None, {"fields": ("username", "password", "email", "is_lomas_admin", "is_active")}),
+        ("Personal info", {"fields": ("first_name", "last_name")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ("last_login", "date_joined")
+    inlines = (LomasProfileInline, BudgetInline)
     list_display = ("username", "email", "is_staff", "may_query", "is_active")
     list_filter = ("is_staff", "is_active", "lomas_profile__may_query")
-    actions = ("release_query_lock",)
+    actions = ("release_query_lock", push_to_dex)
 
-    @admin.display(boolean=True, description="may query")
+    @admin.display(boolean=True, description="May query")
     def may_query(self, user: User) -> bool | None:
         profile = getattr(user, "lomas_profile", None)
-        return None if profile is None else profile.may_query
+        return None if profile is None else profile.may_query_now
 
     @admin.action(description="Release the query lock of the selected users")
     def release_query_lock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            user_set_may_query(user=user, may_query=True)
-        self.message_user(request, f"Released the query lock of {queryset.count()} user(s).", messages.SUCCESS)
+        users = list(queryset.filter(lomas_profile__isnull=False))
+        for user in users:
+            user_change_may_query(actor=request.user, user=user, may_query=True)
+        self.message_user(request, f"Released the query lock of {len(users)} user(s).", messages.SUCCESS)
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple[type, ...]:
+        return self.inlines if obj is not None else ()
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            values = {field: data[field] for field in EDITABLE_USER_FIELDS if field in form.changed_data}
+            user_change_fields(actor=request.user, user=obj, values=values)
+            obj.refresh_from_db()
+            return
+        user = user_add(
+            actor=request.user,
+            username=data["username"],
+            email=data.get("email", ""),
+            password=data["password1"] or None,
+            is_lomas_admin=data.get("is_lomas_admin", False),
+        )
+        obj.pk = user.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        if formset.model is not Budget:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)
+        for budget in formset.deleted_objects:
+            budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
+        for budget in formset.new_objects:
+            budget_add_access(
+                actor=request.user,
+                user=form.instance,
+                dataset=budget.dataset,
+                epsilon=budget.initial_epsilon,
+                delta=budget.initial_delta,
+            )
+        for budget, _ in formset.changed_objects:
+            budget_change_initial(
+                actor=request.user,
+                user=budget.user,
+                dataset=budget.dataset,
+                epsilon=budget.initial_epsilon,
+                delta=budget.initial_delta,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        user_delete(actor=request.user, user=obj)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = User.objects.get(pk=id)
+            audit_record(actor=request.user, action="user.set_password", target=user.username)
+        return response
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail, read-only: who changed what, when, old → new."""
+
+    list_display = ("created_at", "actor_name", "action", "target")
+    list_filter = ("action", "actor_name", "created_at")
+    search_fields = ("actor_name", "action", "target")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "actor_name", "action", "target", "details_formatted")
+    readonly_fields = fields
+
+    @admin.display(description="details")
+    def details_formatted(self, entry: AuditEntry) -> str:
+        return pretty_json(entry.details)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

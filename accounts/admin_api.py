@@ -15,7 +15,7 @@ from budgets.services import budget_add_access, budget_change_initial, budget_re
 from datasets.selectors import dataset_get_by_name
 from lomas.admin_views import AdminApi, null_response, request_flag, uploaded_file
 from lomas.collections import collection_drop, collection_read_yaml
-from lomas.requests import DatasetRequestSerializer, parse_body
+from lomas.requests import DatasetRequestSerializer, StrictCharField, parse_body
 from queries.selectors import archive_list_by_user_name
 
 
@@ -24,9 +24,9 @@ class UsersApi(AdminApi):
 
     class InputSerializer(serializers.Serializer):
         class IdSerializer(serializers.Serializer):
-            name = serializers.CharField()
-            email = serializers.CharField(allow_blank=True, required=False, default="")
-            client_secret = serializers.CharField(required=False, allow_null=True, default=None)
+            name = StrictCharField()
+            email = StrictCharField(allow_blank=True, required=False, default="")
+            client_secret = StrictCharField(required=False, allow_null=True, default=None)
 
         id = IdSerializer()
 

@@ -1,16 +1,115 @@
-"""How API requests are authenticated."""
+"""How API requests are authenticated: a chain of DRF authentication classes.
 
+Each class handles the bearers it recognises and returns None otherwise, so the
+built-in provider, an external OIDC provider and FreePass can be enabled together
+(lomas/settings.py lists them in that order, then the browsable API's session).
+A bearer that no enabled class accepts leaves the request anonymous, and the
+permission check answers 403 UnauthorizedAccessException "Failed bearer token
+verification."; a bearer of a user unknown here answers 403 "User X does not exist".
+"""
+
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
+
+from accounts.external_oidc import TokenRejected, external_provider
+from accounts.freepass import FreePassRejected, free_pass_enabled, free_pass_user_name
+from accounts.models import User
+from accounts.selectors import user_get_by_name
+from lomas.errors import BAD_TOKEN, UnauthorizedAccess
+
+logger = logging.getLogger(__name__)
+
+_JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+class UnknownUser(UnauthorizedAccess, APIException):
+    """403 "User X does not exist" for a verified identity; DRF then leaves the request anonymous."""
+
+    status_code = 403
+
+
+def _lomas_user(name: str) -> User:
+    try:
+        return user_get_by_name(username=name)
+    except UnauthorizedAccess as exc:
+        raise UnknownUser(exc.message) from None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The text after `Bearer ` in the Authorization header, or None."""
+    header = get_authorization_header(request).decode("latin-1")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 class LomasBearerAuthentication(OAuth2Authentication):
-    """Bearer tokens issued by this server's OAuth2/OIDC provider.
+    """Bearer tokens issued by this server's OAuth2/OIDC provider (LOMAS_BUILTIN_OIDC_ENABLED).
 
     A missing or bad token leaves the request anonymous; the permission check then
     answers 403 UnauthorizedAccessException, which lomas clients can parse (a 401
     with WWW-Authenticate is what DRF would do by default).
     """
+
+    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+        if not settings.LOMAS_BUILTIN_OIDC_ENABLED:
+            return None
+        return super().authenticate(request)
+
+    def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
+        return None
+
+
+class ExternalOIDCAuthentication(BaseAuthentication):
+    """Bearers of the external identity provider LOMAS_EXTERNAL_OIDC_ISSUER, if one is set.
+
+    In `jwt` mode only JWT-shaped bearers are this class's; in `userinfo` mode every
+    bearer the classes before it did not accept is asked of the provider.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, dict[str, Any]] | None:
+        provider = external_provider()
+        token = bearer_token(request)
+        if provider is None or token is None:
+            return None
+        if provider.config.mode == "jwt" and not _JWT_SHAPE.match(token):
+            return None
+        try:
+            claims = provider.claims(token)
+        except TokenRejected as exc:
+            logger.info("external OIDC bearer refused: %s", exc)
+            raise AuthenticationFailed(BAD_TOKEN) from None
+        name = claims.get(settings.LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM)
+        if not isinstance(name, str) or not name:
+            logger.info("external OIDC bearer refused: no %r claim", settings.LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM)
+            raise AuthenticationFailed(BAD_TOKEN)
+        return _lomas_user(name), claims
+
+    def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
+        return None
+
+
+class FreePassAuthentication(BaseAuthentication):
+    """Development only (LOMAS_FREE_PASS_ENABLED with DEBUG): the bearer names the user, unverified."""
+
+    def authenticate(self, request: Request) -> tuple[User, None] | None:
+        token = bearer_token(request)
+        if token is None or not free_pass_enabled():
+            return None
+        try:
+            name = free_pass_user_name(token)
+        except FreePassRejected as exc:
+            logger.info("free-pass bearer refused: %s", exc)
+            raise AuthenticationFailed(BAD_TOKEN) from None
+        return _lomas_user(name), None
 
     def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
         return None

@@ -55,7 +55,7 @@ def user_to_wire(user: User) -> dict[str, Any]:
     profile = getattr(user, "lomas_profile", None)
     return {
         "id": {"name": user.username, "email": user.email},
-        "may_query": bool(profile and profile.may_query),
+        "may_query": bool(profile and profile.may_query_now),
         "admin": user.is_staff,
         "datasets_list": [budget_to_wire(budget) for budget in budget_list_for_user(user=user)],
     }

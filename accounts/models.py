@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -19,14 +20,24 @@ class LomasProfile(models.Model):
     """What makes a user a lomas user: the per-user query slot."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="lomas_profile")
-    # False while one of the user's real queries runs (one at a time, across datasets).
+    # False while one of the user's real queries runs (one at a time, across datasets), or
+    # while an admin keeps the user from querying.
     may_query = models.BooleanField(default=True)
+    # The lease of the running query: the job holding the slot and until when. A slot held
+    # past its lease (its worker died) is free again; an admin's closing has no lease.
+    query_lease_job = models.UUIDField(null=True, blank=True)
+    query_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "lomas profile"
 
     def __str__(self) -> str:
         return f"lomas profile of {self.user.username}"
+
+    @property
+    def may_query_now(self) -> bool:
+        """Whether a real query may start now: the slot is open or its lease is over."""
+        return self.may_query or (self.query_lease_until is not None and self.query_lease_until <= timezone.now())
 
 
 class AuditQuerySet(models.QuerySet):

@@ -25,8 +25,9 @@ def user_get_by_name(*, username: str) -> User:
 
 
 def user_may_query(*, user: User) -> bool:
-    """The current state of the user's query slot."""
-    return LomasProfile.objects.filter(user=user, may_query=True).exists()
+    """Whether the user's query slot is free now (open, or its lease is over)."""
+    profile = LomasProfile.objects.filter(user=user).first()
+    return profile is not None and profile.may_query_now
 
 
 def user_list_names() -> list[str]:

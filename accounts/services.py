@@ -1,8 +1,13 @@
 """Writes on users and their lomas profile."""
 
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import AuditEntry, LomasProfile, User
 from lomas.errors import QUERY_IN_PROGRESS, InvalidQuery, UnauthorizedAccess
@@ -23,24 +28,36 @@ def user_create(*, username: str, email: str = "", password: str | None = None, 
     return user
 
 
-def user_claim_query_slot(*, user: User) -> None:
-    """Take the user's single query slot, or refuse: one real query at a time per user.
+def user_claim_query_slot(*, user: User, job_uid: UUID) -> None:
+    """Take the user's single query slot for a job, under a lease, or refuse: one real query at a time.
 
-    A compare-and-set on `may_query`: of two concurrent claims exactly one changes the row.
+    A compare-and-set on the profile row: of two concurrent claims exactly one changes it. A slot
+    whose lease is over (its worker died) is taken over; one closed by an admin (no lease) is not.
     """
-    claimed = LomasProfile.objects.filter(user=user, may_query=True).update(may_query=False)
+    now = timezone.now()
+    claimed = LomasProfile.objects.filter(Q(may_query=True) | Q(query_lease_until__lte=now), user=user).update(
+        may_query=False,
+        query_lease_job=job_uid,
+        query_lease_until=now + timedelta(seconds=settings.LOMAS_QUERY_LEASE_SECONDS),
+    )
     if claimed != 1:
         raise UnauthorizedAccess(QUERY_IN_PROGRESS.format(user=user.username))
 
 
-def user_release_query_slot(*, user: User) -> None:
-    """Give the query slot back (after success or failure alike)."""
-    LomasProfile.objects.filter(user=user).update(may_query=True)
+def user_release_query_slot(*, user: User, job_uid: UUID) -> bool:
+    """Give back the slot the job holds (after success or failure alike); whether it held it.
+
+    A job whose lease was taken over, or that an admin released, leaves the slot alone.
+    """
+    released = LomasProfile.objects.filter(user=user, query_lease_job=job_uid).update(
+        may_query=True, query_lease_job=None, query_lease_until=None
+    )
+    return released == 1
 
 
 def user_set_may_query(*, user: User, may_query: bool) -> None:
-    """Set the query slot by hand (admins unblock a user whose worker crashed)."""
-    LomasProfile.objects.filter(user=user).update(may_query=may_query)
+    """Open or close the query slot by hand (admins unblock a user whose worker crashed), ending any lease."""
+    LomasProfile.objects.filter(user=user).update(may_query=may_query, query_lease_job=None, query_lease_until=None)
 
 
 # Who makes an administrative change: an account, or a system actor's name such as "manage.py".
@@ -60,10 +77,13 @@ def audit_record(*, actor: Actor, action: str, target: str, details: dict[str, A
 
 
 @transaction.atomic
-def user_add(*, actor: Actor, username: str, email: str = "", password: str | None = None) -> User:
-    """Create a researcher (may query, no datasets), audited."""
-    user = user_create(username=username, email=email, password=password)
-    audit_record(actor=actor, action="user.add", target=username, details={"email": email})
+def user_add(
+    *, actor: Actor, username: str, email: str = "", password: str | None = None, is_lomas_admin: bool = False
+) -> User:
+    """Create a researcher (may query, no datasets) or a lomas admin, audited."""
+    user = user_create(username=username, email=email, password=password, is_lomas_admin=is_lomas_admin)
+    details: dict[str, Any] = {"email": email, "admin": True} if is_lomas_admin else {"email": email}
+    audit_record(actor=actor, action="user.add", target=username, details=details)
     return user
 
 
@@ -84,7 +104,7 @@ def user_delete(*, actor: Actor, user: User) -> None:
 @transaction.atomic
 def user_change_may_query(*, actor: Actor, user: User, may_query: bool) -> None:
     """Set a user's query slot by hand (unblock a user whose query crashed), audited old → new."""
-    old = LomasProfile.objects.select_for_update().get(user=user).may_query
+    old = LomasProfile.objects.select_for_update().get(user=user).may_query_now
     user_set_may_query(user=user, may_query=may_query)
     audit_record(actor=actor, action="user.set_may_query", target=user.username, details={"old": old, "new": may_query})
 
@@ -117,3 +137,30 @@ def user_drop_all(*, actor: Actor, keep: set[str] | frozenset[str] = frozenset()
     for user in users:
         user_delete(actor=actor, user=user)
     return [user.username for user in users]
+
+
+# The account fields admin pages edit (the lomas admin flag is is_staff and is_superuser together).
+EDITABLE_USER_FIELDS = ("first_name", "last_name", "email", "is_active", "is_lomas_admin")
+
+
+@transaction.atomic
+def user_change_fields(*, actor: Actor, user: User, values: dict[str, Any]) -> dict[str, Any]:
+    """Set account fields (names, email, active, lomas admin flag), audited old → new; returns what changed."""
+    unknown = set(values) - set(EDITABLE_USER_FIELDS)
+    if unknown:
+        raise InvalidQuery(f"These user fields cannot be set here: {', '.join(sorted(unknown))}.")
+    stored = User.objects.select_for_update().get(pk=user.pk)
+    changed: dict[str, Any] = {}
+    for field, new in values.items():
+        old = stored.is_staff and stored.is_superuser if field == "is_lomas_admin" else getattr(stored, field)
+        if old == new:
+            continue
+        changed[field] = {"old": old, "new": new}
+        if field == "is_lomas_admin":
+            stored.is_staff = stored.is_superuser = new
+        else:
+            setattr(stored, field, new)
+    if changed:
+        stored.save()
+        audit_record(actor=actor, action="user.update", target=stored.username, details=changed)
+    return changed

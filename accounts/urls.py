@@ -4,9 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from oauth2_provider import urls as oauth2_urls
 
+from accounts.device import LomasDeviceAuthorizationView, LomasDeviceUserCodeView, LomasTokenView
 from accounts.oauth import LomasDiscoveryView
 
-# Our discovery view first, then the toolkit's own routes, in its namespace.
+# Our views first (they shadow the toolkit's at the same paths), then the toolkit's routes, in its namespace.
 oauth2_patterns = (
     [
         re_path(
@@ -14,6 +15,9 @@ oauth2_patterns = (
             LomasDiscoveryView.as_view(),
             name="oidc-connect-discovery-info",
         ),
+        path("token/", LomasTokenView.as_view(), name="token"),
+        path("device-authorization/", LomasDeviceAuthorizationView.as_view(), name="device-authorization"),
+        path("device/", LomasDeviceUserCodeView.as_view(), name="device"),
         *oauth2_urls.base_urlpatterns,
         *oauth2_urls.oidc_urlpatterns,
     ],

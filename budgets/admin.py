@@ -1,11 +1,128 @@
-"""Budgets and the ledger in Django admin; spent amounts are read-only."""
+"""Budgets and the ledger in Django admin.
 
+Initial amounts are set or topped up through the budget services (each change audited);
+spent amounts only move with the ledger and are read-only here.
+"""
+
+from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
-from budgets.models import Budget, LedgerEntry
+from budgets.models import AMOUNT, Budget, LedgerEntry
+from budgets.services import budget_add_access, budget_change_initial, budget_revoke, budget_top_up
+from lomas.admin_display import amount_text
+from queries.libraries import ADAPTERS
+from queries.models import QueryArchive
+
+
+class AmountField(forms.DecimalField):
+    """A non-negative privacy amount as wide as the model's; changed only if the number differs."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(
+            label=label,
+            min_value=Decimal(0),
+            max_digits=AMOUNT["max_digits"],
+            decimal_places=AMOUNT["decimal_places"],
+            **kwargs,
+        )
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(initial) != self.to_python(data)
+        except forms.ValidationError:
+            return True
+
+
+def spent_exceeds_initial(budget: Budget, epsilon: Decimal | None, delta: Decimal | None) -> str | None:
+    """The error message when new initial amounts would fall below what the budget has spent, else None."""
+    if budget.pk is None:
+        return None
+    if (epsilon is not None and epsilon < budget.spent_epsilon) or (delta is not None and delta < budget.spent_delta):
+        return (
+            f"The initial budget cannot be set below the spent budget "
+            f"(epsilon {amount_text(budget.spent_epsilon)}, delta {amount_text(budget.spent_delta)})."
+        )
+    return None
+
+
+class BudgetForm(forms.ModelForm):
+    """Initial amounts shown without trailing zeros and never set below what is spent."""
+
+    initial_epsilon = AmountField("Initial epsilon")
+    initial_delta = AmountField("Initial delta")
+
+    class Meta:
+        model = Budget
+        fields = ("user", "dataset", "initial_epsilon", "initial_delta")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("initial_epsilon", "initial_delta"):
+            if self.instance.pk is not None:
+                self.initial[name] = amount_text(getattr(self.instance, name))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        error = spent_exceeds_initial(self.instance, cleaned.get("initial_epsilon"), cleaned.get("initial_delta"))
+        if error:
+            self.add_error("initial_epsilon", error)
+        return cleaned
+
+
+def budget_save(request: HttpRequest, budget: Budget, form: forms.ModelForm, change: bool) -> Budget:
+    """Grant a new budget or set changed initial amounts, through the audited services."""
+    user, dataset = form.cleaned_data.get("user", budget.user), form.cleaned_data.get("dataset", budget.dataset)
+    epsilon, delta = form.cleaned_data["initial_epsilon"], form.cleaned_data["initial_delta"]
+    if not change:
+        return budget_add_access(actor=request.user, user=user, dataset=dataset, epsilon=epsilon, delta=delta)
+    if {"initial_epsilon", "initial_delta"} & set(form.changed_data):
+        return budget_change_initial(actor=request.user, user=user, dataset=dataset, epsilon=epsilon, delta=delta)
+    return budget
+
+
+def budget_delete(request: HttpRequest, budget: Budget) -> None:
+    """Revoke an access on which nothing is spent (the only budgets admin pages may delete), audited."""
+    budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
+
+
+class AmountColumns:
+    """Budget amounts as exact, trimmed numbers ("-" for a budget row not saved yet)."""
+
+    @staticmethod
+    def _text(budget: Budget, amount: str) -> str:
+        return amount_text(getattr(budget, amount)) if budget.pk is not None else "-"
+
+    @admin.display(description="initial ε", ordering="initial_epsilon")
+    def initial_epsilon_text(self, budget: Budget) -> str:
+        return self._text(budget, "initial_epsilon")
+
+    @admin.display(description="spent ε", ordering="spent_epsilon")
+    def spent_epsilon_text(self, budget: Budget) -> str:
+        return self._text(budget, "spent_epsilon")
+
+    @admin.display(description="remaining ε")
+    def remaining_epsilon_text(self, budget: Budget) -> str:
+        return self._text(budget, "remaining_epsilon")
+
+    @admin.display(description="initial δ", ordering="initial_delta")
+    def initial_delta_text(self, budget: Budget) -> str:
+        return self._text(budget, "initial_delta")
+
+    @admin.display(description="spent δ", ordering="spent_delta")
+    def spent_delta_text(self, budget: Budget) -> str:
+        return self._text(budget, "spent_delta")
+
+    @admin.display(description="remaining δ")
+    def remaining_delta_text(self, budget: Budget) -> str:
+        return self._text(budget, "remaining_delta")
 
 
 class LedgerEntryInline(admin.TabularInline):
@@ -18,36 +135,178 @@ class LedgerEntryInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TopUpForm(forms.Form):
+    epsilon = AmountField("Add to ε", initial=0)
+    delta = AmountField("Add to δ", initial=0)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors and not (cleaned["epsilon"] or cleaned["delta"]):
+            raise forms.ValidationError("Enter an amount of ε or δ to add.")
+        return cleaned
+
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(AmountColumns, admin.ModelAdmin):
+    form = BudgetForm
     list_display = (
         "user",
         "dataset",
-        "initial_epsilon",
-        "spent_epsilon",
-        "remaining_epsilon",
-        "initial_delta",
-        "spent_delta",
-        "remaining_delta",
+        "initial_epsilon_text",
+        "spent_epsilon_text",
+        "remaining_epsilon_text",
+        "initial_delta_text",
+        "spent_delta_text",
+        "remaining_delta_text",
     )
-    list_filter = ("dataset",)
+    list_filter = ("dataset", "user")
     search_fields = ("user__username", "dataset__name")
-    readonly_fields = ("spent_epsilon", "spent_delta", "remaining_epsilon", "remaining_delta", "created_at")
+    readonly_fields = (
+        "spent_epsilon_text",
+        "remaining_epsilon_text",
+        "spent_delta_text",
+        "remaining_delta_text",
+        "created_at",
+    )
     inlines = (LedgerEntryInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Budget | None = None) -> tuple[str, ...]:
         if obj is not None:
             return ("user", "dataset", *self.readonly_fields)
-        return self.readonly_fields
+        return ()
+
+    def get_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
+        if obj is None:
+            return ["user", "dataset", "initial_epsilon", "initial_delta"]
+        return [
+            "user",
+            "dataset",
+            "initial_epsilon",
+            "spent_epsilon_text",
+            "remaining_epsilon_text",
+            "initial_delta",
+            "spent_delta_text",
+            "remaining_delta_text",
+            "created_at",
+        ]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Budget | None = None) -> bool:
+        if obj is not None and (obj.spent_epsilon or obj.spent_delta):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Budget, form: forms.ModelForm, change: bool) -> None:
+        saved = budget_save(request, obj, form, change)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Budget) -> None:
+        budget_delete(request, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        top_up = path(
+            "<path:object_id>/top-up/",
+            self.admin_site.admin_view(self.top_up_view),
+            name="budgets_budget_top_up",
+        )
+        return [top_up, *super().get_urls()]
+
+    def top_up_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Add to a budget's initial ε and δ (what is spent stays)."""
+        budget = get_object_or_404(Budget.objects.select_related("user", "dataset"), pk=object_id)
+        if not self.has_change_permission(request, budget):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = TopUpForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            old = (budget.initial_epsilon, budget.initial_delta)
+            budget = budget_top_up(
+                actor=request.user,
+                user=budget.user,
+                dataset=budget.dataset,
+                epsilon=form.cleaned_data["epsilon"],
+                delta=form.cleaned_data["delta"],
+            )
+            self.message_user(
+                request,
+                f"Topped up {budget.user.username} on {budget.dataset.name}: "
+                f"ε {amount_text(old[0])} → {amount_text(budget.initial_epsilon)}, "
+                f"δ {amount_text(old[1])} → {amount_text(budget.initial_delta)}.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:budgets_budget_change", args=[budget.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Top up the budget of {budget.user.username} on {budget.dataset.name}",
+            "opts": self.model._meta,
+            "original": budget,
+            "budget": budget,
+            "amounts": {
+                "Initial ε": amount_text(budget.initial_epsilon),
+                "Spent ε": amount_text(budget.spent_epsilon),
+                "Remaining ε": amount_text(budget.remaining_epsilon),
+                "Initial δ": amount_text(budget.initial_delta),
+                "Spent δ": amount_text(budget.spent_delta),
+                "Remaining δ": amount_text(budget.remaining_delta),
+            },
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/budgets/budget/top_up.html", context)
+
+
+class LibraryFilter(admin.SimpleListFilter):
+    """Ledger charges by the DP library of the archived query that made them."""
+
+    title = "library"
+    parameter_name = "library"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(library, library) for library in ADAPTERS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(job_uid__in=QueryArchive.objects.filter(dp_library=self.value()).values("job_uid"))
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "budget", "kind", "epsilon", "delta", "job_uid")
-    list_filter = ("kind", "budget__dataset")
+    list_display = ("created_at", "user", "dataset", "kind", "epsilon_text", "delta_text", "job_uid")
+    list_filter = (
+        "kind",
+        ("budget__dataset", admin.RelatedOnlyFieldListFilter),
+        ("budget__user", admin.RelatedOnlyFieldListFilter),
+        LibraryFilter,
+        "created_at",
+    )
     search_fields = ("budget__user__username", "budget__dataset__name", "job_uid")
     date_hierarchy = "created_at"
+    list_select_related = ("budget__user", "budget__dataset")
+
+    @admin.display(ordering="budget__user__username")
+    def user(self, entry: LedgerEntry) -> str:
+        return entry.budget.user.username
+
+    @admin.display(ordering="budget__dataset__name")
+    def dataset(self, entry: LedgerEntry) -> str:
+        return entry.budget.dataset.name
+
+    @admin.display(description="ε", ordering="epsilon")
+    def epsilon_text(self, entry: LedgerEntry) -> str:
+        return amount_text(entry.epsilon)
+
+    @admin.display(description="δ", ordering="delta")
+    def delta_text(self, entry: LedgerEntry) -> str:
+        return amount_text(entry.delta)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal
 
 from budgets.models import AMOUNT
+from lomas.errors import InvalidQuery
 
 # Amounts keep 15 significant digits (what every float and every database keeps exactly),
 # rounded up so that a charge is never smaller than the cost the library reported.
@@ -11,6 +12,13 @@ SIGNIFICANT_DIGITS = 15
 _SIGNIFICANT = Context(prec=SIGNIFICANT_DIGITS, rounding=ROUND_CEILING)
 _QUANTUM = Decimal(1).scaleb(-AMOUNT["decimal_places"])
 _PLACES = Context(prec=AMOUNT["max_digits"], rounding=ROUND_CEILING)
+# The first amount a budget column cannot hold.
+_TOO_LARGE = Decimal(10) ** (AMOUNT["max_digits"] - AMOUNT["decimal_places"])
+AMOUNT_TOO_LARGE = "Privacy amount {value:.6g} is too large: amounts are below {limit:.0e}."
+
+
+class AmountTooLarge(InvalidQuery):
+    """A cost or budget no budget can hold (400, not an overflow in the database)."""
 
 
 def to_amount(value: float | int | str | Decimal) -> Decimal:
@@ -20,6 +28,8 @@ def to_amount(value: float | int | str | Decimal) -> Decimal:
     decimal = Decimal(value)
     if not decimal.is_finite() or decimal < 0:
         raise ValueError(f"Not a privacy amount: {value!r}")
+    if decimal >= _TOO_LARGE:
+        raise AmountTooLarge(AMOUNT_TOO_LARGE.format(value=float(decimal), limit=_TOO_LARGE))
     return _SIGNIFICANT.plus(decimal).quantize(_QUANTUM, context=_PLACES)
 
 

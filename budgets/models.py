@@ -89,6 +89,10 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["created_at", "pk"]
         verbose_name_plural = "ledger entries"
+        constraints = [
+            # A job is charged at most once, even if its task is delivered twice.
+            models.UniqueConstraint(fields=["job_uid"], condition=Q(kind="charge"), name="ledger_one_charge_per_job"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} ε={self.epsilon} δ={self.delta} on {self.budget}"

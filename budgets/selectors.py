@@ -1,8 +1,11 @@
 """Reads on budgets, and the access check every dataset route starts with."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_require_lomas_user
@@ -88,3 +91,38 @@ def budget_to_wire(budget: Budget) -> dict:
         "total_spent_epsilon": float(budget.spent_epsilon),
         "total_spent_delta": float(budget.spent_delta),
     }
+
+
+def epsilon_spent_per_day(*, days: int = 90, today: date | None = None) -> dict[str, list[tuple[date, Decimal]]]:
+    """ε charged by queries per dataset and day over the last `days` days (today included), oldest first.
+
+    Only query charges count: amounts seeded by an import were spent before, on days the ledger does not know.
+    """
+    today = today or timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values("budget__dataset__name", "day")
+        .annotate(epsilon=Sum("epsilon"))
+        .order_by("budget__dataset__name", "day")
+    )
+    per_dataset: dict[str, list[tuple[date, Decimal]]] = {}
+    for row in rows:
+        per_dataset.setdefault(row["budget__dataset__name"], []).append((row["day"], row["epsilon"]))
+    return per_dataset
+
+
+def top_consumers(*, limit: int = 5) -> dict[str, list[tuple[str, Decimal]]]:
+    """Per dataset, the users who spent the most ε on it (most first), leaving out those who spent nothing."""
+    per_dataset: dict[str, list[tuple[str, Decimal]]] = {}
+    budgets = (
+        Budget.objects.filter(spent_epsilon__gt=0)
+        .values_list("dataset__name", "user__username", "spent_epsilon")
+        .order_by("dataset__name", "-spent_epsilon", "user__username")
+    )
+    for dataset_name, username, spent in budgets:
+        consumers = per_dataset.setdefault(dataset_name, [])
+        if len(consumers) < limit:
+            consumers.append((username, spent))
+    return per_dataset

@@ -15,7 +15,8 @@ from budgets.locks import budget_lock
 from budgets.models import Budget, LedgerEntry
 from budgets.selectors import budget_snapshot
 from datasets.models import Dataset
-from lomas.errors import InvalidQuery, NotEnoughBudget
+from lomas import metrics, tracing
+from lomas.errors import InvalidQuery, JobAlreadyCharged, NotEnoughBudget
 
 if TYPE_CHECKING:
     from accounts.collections import UserRecord
@@ -65,17 +66,23 @@ def budget_set_initial(
     return budget
 
 
+@tracing.traced("budget.charge")
 @transaction.atomic
 def budget_charge(*, user: User, dataset: Dataset, epsilon: float, delta: float, job_uid: UUID) -> LedgerEntry:
     """Charge a query's cost: lock, check the remaining budget, append to the ledger.
 
-    Equality passes (spec §2.2). Raises NotEnoughBudget and charges nothing otherwise.
+    Equality passes (spec §2.2). Raises NotEnoughBudget and charges nothing otherwise, and
+    JobAlreadyCharged for a job already in the ledger (a database constraint backs this up).
     """
+    tracing.annotate(user=user.username, dataset=dataset.name, job=job_uid, epsilon=epsilon, delta=delta)
     cost = Amounts.of(epsilon, delta)
     budget = budget_lock(user=user, dataset=dataset)
+    if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, job_uid=job_uid).exists():
+        raise JobAlreadyCharged(f"job {job_uid} is already charged")
     if budget.remaining_epsilon < cost.epsilon or budget.remaining_delta < cost.delta:
         raise NotEnoughBudget(epsilon=float(budget.remaining_epsilon), delta=float(budget.remaining_delta))
     entry = _append(budget=budget, kind=LedgerEntry.Kind.CHARGE, amounts=cost, job_uid=job_uid)
+    metrics.record_budget_spent(dataset=dataset.name, epsilon=cost.epsilon, delta=cost.delta)
     logger.info(
         "charged %s on %s: epsilon %s, delta %s (job %s)",
         user.username,
@@ -87,6 +94,7 @@ def budget_charge(*, user: User, dataset: Dataset, epsilon: float, delta: float,
     return entry
 
 
+@tracing.traced("ledger.write")
 def _append(*, budget: Budget, kind: str, amounts: Amounts, job_uid: UUID | None = None, note: str = "") -> LedgerEntry:
     """Append a ledger row and move the spent amounts with it (the caller holds the lock)."""
     entry = LedgerEntry.objects.create(
@@ -182,6 +190,28 @@ def budget_change_initial(
         action="budget.set_initial",
         target=f"{user.username}/{dataset.name}",
         details={"old": before, "new": after},
+    )
+    return budget
+
+
+@transaction.atomic
+def budget_top_up(
+    *, actor: Actor, user: User, dataset: Dataset, epsilon: float | Decimal = 0, delta: float | Decimal = 0
+) -> Budget:
+    """Add epsilon and delta to the initial budget (what is spent stays), audited old → new."""
+    _require_amounts(epsilon=epsilon, delta=delta)
+    added = Amounts.of(epsilon, delta)
+    budget = budget_lock(user=user, dataset=dataset)
+    before = {"initial_epsilon": float(budget.initial_epsilon), "initial_delta": float(budget.initial_delta)}
+    budget.initial_epsilon += added.epsilon
+    budget.initial_delta += added.delta
+    budget.save(update_fields=["initial_epsilon", "initial_delta"])
+    after = {"initial_epsilon": float(budget.initial_epsilon), "initial_delta": float(budget.initial_delta)}
+    audit_record(
+        actor=actor,
+        action="budget.top_up",
+        target=f"{user.username}/{dataset.name}",
+        details={"old": before, "new": after, "added": {"epsilon": float(added.epsilon), "delta": float(added.delta)}},
     )
     return budget
 

@@ -1,8 +1,9 @@
 """Dataset collections (spec §4.2, §4.5): YAML files listing datasets, their access and metadata files.
 
 A collection entry names where the data is (`dataset_access`) and where its csvw-eo
-JSON metadata file is (`metadata_access`, a readable local path). S3 keys are never
-stored: an S3 dataset names an entry of LOMAS_S3_CREDENTIALS with `credentials_name`.
+JSON metadata is (`metadata_access`: a readable local path, or an S3 object read once at
+registration). S3 keys are never stored: an S3 dataset names an entry of
+LOMAS_S3_CREDENTIALS with `credentials_name`.
 """
 
 import json
@@ -66,6 +67,53 @@ def metadata_read_file(*, name: str, path: Path) -> dict[str, Any]:
     return metadata_check(name=name, document=document)
 
 
+def metadata_read(*, name: str, access: Any, base_dir: Path) -> dict[str, Any]:
+    """A dataset's metadata from its `metadata_access` block: a local JSON file (relative to base_dir) or S3."""
+    if not isinstance(access, dict) or access.get("database_type") not in (Dataset.Access.PATH, Dataset.Access.S3):
+        raise InvalidQuery(f"Dataset {name}: 'metadata_access' must be a PATH_DB or S3_DB block.")
+    if access["database_type"] == Dataset.Access.S3:
+        return metadata_read_s3(name=name, access=access)
+    path = access.get("path")
+    if not isinstance(path, str) or not path:
+        raise InvalidQuery(f"Dataset {name}: 'metadata_access' needs a 'path'.")
+    return metadata_read_file(name=name, path=base_dir / path)
+
+
+def metadata_read_s3(*, name: str, access: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's csvw-eo JSON metadata read once from S3 (spec §4.2), validated; the keys are not kept.
+
+    The keys are the block's `access_key_id` and `secret_access_key`, or else those of
+    the LOMAS_S3_CREDENTIALS entry named by `credentials_name`.
+    """
+    from datasets.connectors.base import DatasetUnavailable
+    from datasets.connectors.s3 import s3_credentials, s3_get_bytes
+
+    missing = [field for field in ("bucket", "key") if not access.get(field)]
+    if missing:
+        raise InvalidQuery(f"Dataset {name}: S3_DB metadata needs {', '.join(missing)}.")
+    try:
+        if access.get("access_key_id") and access.get("secret_access_key"):
+            credentials = {field: str(access[field]) for field in ("access_key_id", "secret_access_key")}
+        else:
+            credentials = s3_credentials(str(access.get("credentials_name") or ""))
+        data = s3_get_bytes(
+            endpoint_url=str(access.get("endpoint_url") or ""),
+            bucket=str(access["bucket"]),
+            key=str(access["key"]),
+            access_key_id=credentials["access_key_id"],
+            secret_access_key=credentials["secret_access_key"],
+            region_name=credentials.get("region_name", ""),
+        )
+    except DatasetUnavailable as exc:
+        raise InvalidQuery(f"Dataset {name}: cannot read the metadata: {exc.message}") from exc
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        where = f"s3://{access['bucket']}/{access['key']}"
+        raise InvalidQuery(f"Dataset {name}: the metadata object {where} is not JSON: {exc}.") from exc
+    return metadata_check(name=name, document=document)
+
+
 def metadata_check(*, name: str, document: Any) -> dict[str, Any]:
     """Validated csvw-eo metadata, or InvalidQuery naming the dataset and the field at fault."""
     try:
@@ -84,13 +132,7 @@ def dataset_records_from_collection(entries: list[Any], *, base_dir: Path) -> li
         if any(record.name == name for record in records):
             raise InvalidQuery(f"Invalid collection: dataset {name} is listed twice.")
         source = dataset_source_fields(name=name, access=entry.get("dataset_access"))
-        metadata_access = entry.get("metadata_access")
-        if not isinstance(metadata_access, dict) or metadata_access.get("database_type") != Dataset.Access.PATH:
-            raise InvalidQuery(f"Dataset {name}: 'metadata_access' must be a PATH_DB block naming a local JSON file.")
-        metadata_path = metadata_access.get("path")
-        if not isinstance(metadata_path, str) or not metadata_path:
-            raise InvalidQuery(f"Dataset {name}: 'metadata_access' needs a 'path'.")
-        metadata = metadata_read_file(name=name, path=base_dir / metadata_path)
+        metadata = metadata_read(name=name, access=entry.get("metadata_access"), base_dir=base_dir)
         records.append(DatasetRecord(name=name, source=source, metadata=metadata))
     return records
 

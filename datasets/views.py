@@ -9,7 +9,7 @@ from budgets.selectors import access_check
 from datasets.dummy import frame_to_wire, make_dummy_frame
 from datasets.metadata import metadata_to_wire
 from datasets.selectors import dummy_check_rows
-from lomas.requests import DatasetRequestSerializer, parse_body
+from lomas.requests import DUMMY_SEED_MAX, DatasetRequestSerializer, parse_body
 
 
 class DatasetMetadataApi(APIView):
@@ -26,7 +26,7 @@ class DummyDatasetApi(APIView):
 
     class InputSerializer(DatasetRequestSerializer):
         dummy_nb_rows = serializers.IntegerField(min_value=1)
-        dummy_seed = serializers.IntegerField()
+        dummy_seed = serializers.IntegerField(min_value=0, max_value=DUMMY_SEED_MAX)
 
     def post(self, request: Request) -> Response:
         body = parse_body(self.InputSerializer, request)

@@ -5,18 +5,21 @@ each dataset's csvw-eo document, `queries_archive` (lomas ≤0.4: `queries_archi
 the archived queries.
 """
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.db import transaction
 
-from accounts.collections import user_to_wire
+from accounts.collections import user_records_from_collection, user_to_wire
 from accounts.selectors import user_list
 from accounts.services import Actor, audit_record, user_drop_all
-from datasets.collections import dataset_to_wire
+from budgets.services import user_collection_load
+from datasets.collections import dataset_records_from_collection, dataset_to_wire
 from datasets.metadata import metadata_to_wire
 from datasets.selectors import dataset_list
-from datasets.services import dataset_drop_all
+from datasets.services import dataset_collection_load, dataset_drop_all
 from lomas.errors import InvalidQuery
 from queries.selectors import archive_list
 from queries.services import archive_drop_all
@@ -80,3 +83,39 @@ def collection_export(*, name: str) -> tuple[dict[str, Any], dict[str, dict[str,
     datasets = dataset_list()
     files = {f"metadata/{dataset.name}.json": dataset.metadata for dataset in datasets}
     return {"datasets": [dataset_to_wire(dataset) for dataset in datasets]}, files
+
+
+# How an import treats entries that already exist: keep them, overwrite them, or replace the whole collection.
+IMPORT_MODES = ("add", "overwrite", "clean")
+
+
+@transaction.atomic
+def collection_import(*, actor: Actor, name: str, text: str | bytes, mode: str, dry_run: bool) -> list[dict[str, Any]]:
+    """Load a users or datasets collection file (either upstream layout) in one transaction, audited.
+
+    `mode` is one of IMPORT_MODES; with `dry_run` nothing is kept and the changes that
+    would be made are returned. Relative metadata paths of datasets are under LOMAS_DATA_DIR.
+    """
+    if mode not in IMPORT_MODES:
+        raise InvalidQuery(f"Unknown import mode {mode}: one of {', '.join(IMPORT_MODES)}.")
+    if name == "users":
+        records = user_records_from_collection(collection_read_yaml(text, key="users"))
+        changes = user_collection_load(
+            actor=actor, records=records, clean=mode == "clean", overwrite=mode == "overwrite", dry_run=dry_run
+        )
+    elif name == "datasets":
+        entries = collection_read_yaml(text, key="datasets")
+        datasets = dataset_records_from_collection(entries, base_dir=Path(settings.LOMAS_DATA_DIR))
+        changes = dataset_collection_load(
+            actor=actor,
+            records=datasets,
+            clean=mode == "clean",
+            overwrite_datasets=mode == "overwrite",
+            overwrite_metadata=mode == "overwrite",
+            dry_run=dry_run,
+        )
+    else:
+        raise InvalidQuery("Only the users and datasets collections can be imported from collection files.")
+    if not dry_run:
+        audit_record(actor=actor, action="collection.import", target=name, details={"mode": mode, "changes": changes})
+    return changes

@@ -74,3 +74,13 @@ class InternalServerError(LomasError):
     def to_wire(self) -> dict[str, Any]:
         """Only the type: internals are not leaked."""
         return {"type": self.wire_type}
+
+
+class ServiceUnavailable(InternalServerError):
+    """The database or the job broker cannot be reached (503); the body is that of a 500."""
+
+    status = 503
+
+
+class JobAlreadyCharged(InternalServerError):
+    """A second charge for the same job, refused by the ledger (500)."""

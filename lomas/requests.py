@@ -31,7 +31,20 @@ def parse_body(serializer_class: type[serializers.Serializer], request: Request)
     return dict(serializer.validated_data)
 
 
+# numpy seeds are 0 .. 2**32 - 1: dummy data generators refuse any other.
+DUMMY_SEED_MAX = 2**32 - 1
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers, as the reference server's models do (DRF would turn 0 into "0")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class DatasetRequestSerializer(serializers.Serializer):
     """LomasRequestModel: every user route names a dataset."""
 
-    dataset_name = serializers.CharField()
+    dataset_name = StrictCharField()

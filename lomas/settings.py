@@ -6,6 +6,7 @@ protocol are set in code with a comment.
 """
 
 import secrets
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: counts, times and traces every request (lomas/middleware.py).
+    "lomas.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,6 +151,8 @@ STATIC_ROOT = VAR_DIR / "static"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.LomasBearerAuthentication",
+        "accounts.authentication.ExternalOIDCAuthentication",
+        "accounts.authentication.FreePassAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsLomasUser"],
@@ -175,7 +180,8 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("LOMAS_ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
     "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("LOMAS_REFRESH_TOKEN_EXPIRE_SECONDS", 14 * 24 * 3600),
     "PKCE_REQUIRED": False,
-    "OAUTH_DEVICE_VERIFICATION_URI": env_str("LOMAS_DEVICE_VERIFICATION_URI", "/o/device"),
+    "OAUTH_DEVICE_VERIFICATION_URI": env_str("LOMAS_DEVICE_VERIFICATION_URI", "/o/device/"),
+    "DEVICE_FLOW_INTERVAL": env_int("LOMAS_DEVICE_FLOW_INTERVAL", 5),
 }
 # The public client of lomas-client; every grant it uses is allowed for it (accounts/oauth.py).
 LOMAS_OAUTH_CLIENT_ID = "lomas_client"
@@ -200,7 +206,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = CELERY_TASK_ALWAYS_EAGER
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = False
+# Acknowledged after the job ran, so a worker killed outright delivers it again (see Crash resistance).
+CELERY_TASK_ACKS_LATE = True
 # A job's DP library work stops after LOMAS_JOB_TIME_LIMIT s (queries/time_limit.py) and fails cleanly;
 # Celery's soft and hard limits are backstops for a worker stuck outside that work.
 LOMAS_JOB_TIME_LIMIT = env_int("LOMAS_JOB_SOFT_TIME_LIMIT", 30 * 60)
@@ -228,18 +235,179 @@ LOMAS_OPENDP_MAX_PLAN_BYTES = env_int("LOMAS_OPENDP_MAX_PLAN_BYTES", 1_000_000)
 LOMAS_OPENDP_FEATURES = env_list("LOMAS_OPENDP_FEATURES", ["contrib"])
 if "honest-but-curious" in LOMAS_OPENDP_FEATURES:
     raise ImproperlyConfigured("LOMAS_OPENDP_FEATURES must not enable honest-but-curious.")
+# How long a cost estimate is remembered (seconds; DP costs do not depend on the rows).
+LOMAS_COST_CACHE_SECONDS = env_int("LOMAS_COST_CACHE_SECONDS", 3600)
 # How long GET /status/<uid> may wait for a running job before answering "in_progress".
-LOMAS_STATUS_WAIT_SECONDS = env_float("LOMAS_STATUS_WAIT_SECONDS", 1.0)
+LOMAS_STATUS_WAIT_SECONDS = env_float("LOMAS_STATUS_WAIT_SECONDS", 10.0)
 # S3 credentials by credentials_name: {"name": {"access_key_id": ..., "secret_access_key": ...}}.
 LOMAS_S3_CREDENTIALS = env_json("LOMAS_S3_CREDENTIALS", {})
+
+# --- Dex (gRPC user administration) -------------------------------------------
+# Dex's gRPC API as host:port; empty = Dex not configured (the dex_* commands then refuse).
+LOMAS_DEX_GRPC_TARGET = env_str("LOMAS_DEX_GRPC_TARGET")
+# TLS towards Dex: on with LOMAS_DEX_GRPC_TLS (system roots) or a CA file; a client certificate and
+# key (both or neither) authenticate us to a Dex that requires mTLS. Empty = plain-text channel.
+LOMAS_DEX_GRPC_CA_FILE = env_str("LOMAS_DEX_GRPC_CA_FILE")
+LOMAS_DEX_GRPC_CERT_FILE = env_str("LOMAS_DEX_GRPC_CERT_FILE")
+LOMAS_DEX_GRPC_KEY_FILE = env_str("LOMAS_DEX_GRPC_KEY_FILE")
+LOMAS_DEX_GRPC_TLS = env_bool("LOMAS_DEX_GRPC_TLS", default=bool(LOMAS_DEX_GRPC_CA_FILE or LOMAS_DEX_GRPC_CERT_FILE))
+if bool(LOMAS_DEX_GRPC_CERT_FILE) != bool(LOMAS_DEX_GRPC_KEY_FILE):
+    raise ImproperlyConfigured("LOMAS_DEX_GRPC_CERT_FILE and LOMAS_DEX_GRPC_KEY_FILE go together.")
+# Deadline of one Dex call, in seconds.
+LOMAS_DEX_GRPC_TIMEOUT = env_float("LOMAS_DEX_GRPC_TIMEOUT", 10.0)
+# bcrypt cost of the password hashes pushed to Dex (Dex accepts 10 to 16 and recommends 12).
+LOMAS_DEX_BCRYPT_ROUNDS = env_int("LOMAS_DEX_BCRYPT_ROUNDS", 12)
+if not 10 <= LOMAS_DEX_BCRYPT_ROUNDS <= 16:
+    raise ImproperlyConfigured("LOMAS_DEX_BCRYPT_ROUNDS must be between 10 and 16 (Dex refuses other costs).")
+
+# --- datasets -----------------------------------------------------------------
+# Memory each process may hold in loaded dataset frames (pandas and their polars copies), in bytes;
+# the least recently used frames are evicted beyond it. 0 keeps nothing.
+LOMAS_DATASET_CACHE_BYTES = env_int("LOMAS_DATASET_CACHE_BYTES", 1024**3)
+if LOMAS_DATASET_CACHE_BYTES < 0:
+    raise ImproperlyConfigured("LOMAS_DATASET_CACHE_BYTES must be 0 or more.")
+if not isinstance(LOMAS_S3_CREDENTIALS, dict) or not all(
+    isinstance(entry, dict)
+    and all(isinstance(entry.get(field), str) for field in ("access_key_id", "secret_access_key"))
+    for entry in LOMAS_S3_CREDENTIALS.values()
+):
+    raise ImproperlyConfigured(
+        "LOMAS_S3_CREDENTIALS must map each credentials_name to {access_key_id, secret_access_key[, region_name]}."
+    )
+
+# --- Crash resistance -----------------------------------------------------------
+# A real query holds its user's query slot, and every started job its row, under a lease
+# of this many seconds: if the whole worker dies, both expire and the job fails (500).
+# It must outlast any live job, so by default it is Celery's hard time limit plus a minute.
+# (A dead pool process is reported by its worker at once: queries/tasks.py.)
+LOMAS_QUERY_LEASE_SECONDS = env_int("LOMAS_QUERY_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
+if LOMAS_QUERY_LEASE_SECONDS <= 0:
+    raise ImproperlyConfigured("LOMAS_QUERY_LEASE_SECONDS must be positive.")
+# A submission gives up on an unreachable broker within a few seconds (503) instead of hanging.
+LOMAS_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# A pool process loads the DP libraries before it reports up (queries/tasks.py), which takes
+# seconds on a busy machine: the process that replaces a dead one must not be killed for it.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # An unacknowledged job of a dead worker is delivered again once its lease is over.
+        "visibility_timeout": LOMAS_QUERY_LEASE_SECONDS,
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+    }
+
+# --- Abuse resistance and API docs -------------------------------------------
+# Timing protection of DP submissions and job results (lomas server.time_attack; see lomas/timing.py):
+# "stall", "jitter", "tick", or empty for none; the magnitude N is in seconds.
+LOMAS_TIME_ATTACK_METHOD = env_str("LOMAS_TIME_ATTACK_METHOD").strip().lower()
+if LOMAS_TIME_ATTACK_METHOD not in ("", "stall", "jitter", "tick"):
+    raise ImproperlyConfigured("LOMAS_TIME_ATTACK_METHOD must be stall, jitter, tick or empty.")
+LOMAS_TIME_ATTACK_MAGNITUDE = env_float("LOMAS_TIME_ATTACK_MAGNITUDE", 1.0)
+if LOMAS_TIME_ATTACK_MAGNITUDE < 0 or (LOMAS_TIME_ATTACK_METHOD == "tick" and LOMAS_TIME_ATTACK_MAGNITUDE <= 0):
+    raise ImproperlyConfigured("LOMAS_TIME_ATTACK_MAGNITUDE must be 0 or more (more than 0 for tick).")
+# Per-user submit limit (lomas server.submit_limit): at most LOMAS_SUBMIT_LIMIT DP submissions per user in
+# each window of LOMAS_SUBMIT_LIMIT_WINDOW s, beyond that 429; 0 = no limit. The counts live in the cache,
+# shared by every web process when it is Redis (LOMAS_CACHE_URL, by default a Redis broker's URL).
+LOMAS_SUBMIT_LIMIT = env_int("LOMAS_SUBMIT_LIMIT", 300)
+LOMAS_SUBMIT_LIMIT_WINDOW = env_int("LOMAS_SUBMIT_LIMIT_WINDOW", 60)
+if LOMAS_SUBMIT_LIMIT < 0 or LOMAS_SUBMIT_LIMIT_WINDOW <= 0:
+    raise ImproperlyConfigured("LOMAS_SUBMIT_LIMIT must be 0 or more and LOMAS_SUBMIT_LIMIT_WINDOW positive.")
+LOMAS_CACHE_URL = env_str(
+    "LOMAS_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": LOMAS_CACHE_URL}
+        if LOMAS_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+    | {"KEY_PREFIX": f"lomas:{_QUEUE_PREFIX}"}
+}
+# OpenAPI schema at /api/schema, Swagger UI at /api/docs (served from our static files, no CDN).
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "lomas.openapi.LomasAutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "lomas-django API",
+    "DESCRIPTION": "The lomas wire protocol (lomas-client 0.5.1) and the admin API. Errors answer in the lomas shape.",
+    "VERSION": "0.5.1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Every bearer (built-in, external provider, free pass) is the one "bearer" scheme on the wire.
+    "AUTHENTICATION_WHITELIST": [
+        "accounts.authentication.LomasBearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "ENUM_NAME_OVERRIDES": {"DatabaseTypeEnum": ["PATH_DB"], "CheckEnum": ["ok", "down"]},
+}
+
+# --- Observability --------------------------------------------------------------
+# GET /metrics answers clients in LOMAS_METRICS_ALLOWED_IPS (addresses or networks) and any client
+# sending "Authorization: Bearer <LOMAS_METRICS_TOKEN>". Several processes of a host share their samples
+# through PROMETHEUS_MULTIPROC_DIR (lomas/metrics.py); traces go to OTEL_EXPORTER_OTLP_ENDPOINT.
+try:
+    LOMAS_METRICS_ALLOWED_NETWORKS = [
+        ip_network(value, strict=False) for value in env_list("LOMAS_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"LOMAS_METRICS_ALLOWED_IPS: {exc}") from None
+LOMAS_METRICS_TOKEN = env_secret("LOMAS_METRICS_TOKEN")
+# A host running Celery workers and no web process serves its samples on this port (0: not served).
+LOMAS_WORKER_METRICS_PORT = env_int("LOMAS_WORKER_METRICS_PORT", 0)
+LOMAS_WORKER_METRICS_ADDRESS = env_str("LOMAS_WORKER_METRICS_ADDRESS", "127.0.0.1")
+# Log lines as text ("plain") or one JSON object a line ("json"); both carry the job id and user.
+LOMAS_LOG_FORMAT = env_str("LOMAS_LOG_FORMAT", "plain").strip().lower()
+if LOMAS_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOMAS_LOG_FORMAT must be plain or json.")
+
+# --- Admin dashboard --------------------------------------------------------------
+# Largest data file (bytes) the admin pages accept as an upload into LOMAS_DATA_DIR/uploads.
+LOMAS_ADMIN_UPLOAD_MAX_BYTES = env_int("LOMAS_ADMIN_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)
+
+# --- Identity (accounts/authentication.py, accounts/device.py) -----------------
+# Bearers of this server's own provider (/o/) are accepted unless this is off.
+LOMAS_BUILTIN_OIDC_ENABLED = env_bool("LOMAS_BUILTIN_OIDC_ENABLED", default=True)
+# How long a device-flow sign-in may wait for the user's approval.
+LOMAS_DEVICE_CODE_EXPIRE_SECONDS = env_int("LOMAS_DEVICE_CODE_EXPIRE_SECONDS", 600)
+# An external OpenID Connect provider whose tokens are trusted too (empty: none).
+LOMAS_EXTERNAL_OIDC_ISSUER = env_str("LOMAS_EXTERNAL_OIDC_ISSUER")
+LOMAS_EXTERNAL_OIDC_DISCOVERY_URL = env_str("LOMAS_EXTERNAL_OIDC_DISCOVERY_URL")  # default: <issuer>/.well-known/...
+LOMAS_EXTERNAL_OIDC_AUDIENCE = env_str("LOMAS_EXTERNAL_OIDC_AUDIENCE", "lomas_client")
+LOMAS_EXTERNAL_OIDC_MODE = env_str("LOMAS_EXTERNAL_OIDC_MODE", "jwt")  # jwt | userinfo
+if LOMAS_EXTERNAL_OIDC_MODE not in ("jwt", "userinfo"):
+    raise ImproperlyConfigured("LOMAS_EXTERNAL_OIDC_MODE must be jwt or userinfo.")
+LOMAS_EXTERNAL_OIDC_ALGORITHMS = env_list("LOMAS_EXTERNAL_OIDC_ALGORITHMS", ["RS256"])
+# Asymmetric algorithms only: "none" and shared-secret HS* would let a token's author pick the key.
+if not LOMAS_EXTERNAL_OIDC_ALGORITHMS or not {alg[:2] for alg in LOMAS_EXTERNAL_OIDC_ALGORITHMS} <= {"RS", "PS", "ES"}:
+    raise ImproperlyConfigured("LOMAS_EXTERNAL_OIDC_ALGORITHMS must list asymmetric algorithms (e.g. RS256,ES256).")
+LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM = env_str("LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM", "name")
+# An unknown key id fetches the provider's keys again, at most this often (seconds).
+LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS", 30.0)
+LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS", 5.0)
+LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS = env_int("LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS", 0)
+# FreePass: the bearer names the user, unverified. Development only: refused without DEBUG.
+LOMAS_FREE_PASS_ENABLED = env_bool("LOMAS_FREE_PASS_ENABLED", default=False)
+if LOMAS_FREE_PASS_ENABLED and not DEBUG:
+    raise ImproperlyConfigured("LOMAS_FREE_PASS_ENABLED is for development only: it is refused when DEBUG is off.")
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env_str("LOMAS_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"},
+        "json": {"()": "lomas.logs.JsonFormatter"},
+    },
+    # Adds the job id, user and trace ids bound in the current request or job (lomas/logs.py).
+    "filters": {"context": {"()": "lomas.logs.ContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOMAS_LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}

@@ -6,7 +6,9 @@ OAuth2/OIDC under /o/; Django admin under /admin/.
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from lomas.metrics_view import metrics
 from lomas.views import ConfigApi, HealthApi, LiveApi, StateApi, root
 
 api_patterns = [
@@ -19,10 +21,14 @@ api_patterns = [
     path("", include("budgets.urls")),
     path("", include("queries.urls")),
     path("", include("lomas.admin_urls")),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),  # OpenAPI (lomas/openapi.py)
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),  # Swagger UI
 ]
 
 urlpatterns = [
     path("api/", include(api_patterns)),
+    path("metrics", metrics, name="metrics"),
+    path("admin/", include("lomas.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
 ]

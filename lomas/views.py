@@ -3,7 +3,6 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponseRedirect
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -11,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsLomasAdmin
-from lomas.celery import app as celery_app
+from lomas.selectors import broker_ok, database_ok
 
 
 def root(request: HttpRequest) -> HttpResponseRedirect:
@@ -36,33 +35,13 @@ class HealthApi(APIView):
     authentication_classes = ()
 
     def get(self, request: Request) -> Response:
-        checks = {"database": _database_ok(), "broker": _broker_ok()}
+        checks = {"database": database_ok(), "broker": broker_ok()}
         healthy = all(checks.values())
         body = {
             "status": "healthy" if healthy else "unhealthy",
             **{k: "ok" if v else "down" for k, v in checks.items()},
         }
         return Response(body, status=200 if healthy else 503)
-
-
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        return False
-    return True
-
-
-def _broker_ok() -> bool:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return True
-    try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception:
-        return False
-    return True
 
 
 class StateApi(APIView):

@@ -31,6 +31,8 @@ class Job(models.Model):
     status_code = models.PositiveSmallIntegerField(default=200)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker starts the job: a job still in progress after it lost its worker.
+    lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,8 +1,10 @@
 """Reads on jobs and archives."""
 
+from datetime import timedelta
 from uuid import UUID
 
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from datasets.models import Dataset
@@ -70,3 +72,12 @@ def archive_list_by_user_name(*, user_name: str) -> list[dict]:
 def archive_list() -> list[dict]:
     """Every archived query, oldest first, as §2.6 records."""
     return [archive_to_wire(archive) for archive in QueryArchive.objects.order_by("created_at", "pk")]
+
+
+def job_counts_recent(*, hours: int = 24) -> dict[str, int]:
+    """Jobs in progress now, and jobs that failed within the last `hours` hours."""
+    since = timezone.now() - timedelta(hours=hours)
+    return {
+        "in_progress": Job.objects.filter(status=Job.Status.IN_PROGRESS).count(),
+        "failed": Job.objects.filter(status=Job.Status.FAILED, finished_at__gte=since).count(),
+    }

@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from lomas.requests import DatasetRequestSerializer
+from lomas.requests import DUMMY_SEED_MAX, DatasetRequestSerializer
 
 __all__ = ["DatasetRequestSerializer", "DummyFieldsMixin", "PositiveFloatField"]
 
@@ -27,4 +27,4 @@ class DummyFieldsMixin(serializers.Serializer):
     """DummyQueryModel: size and seed of the dummy dataset."""
 
     dummy_nb_rows = serializers.IntegerField(min_value=1)
-    dummy_seed = serializers.IntegerField()
+    dummy_seed = serializers.IntegerField(min_value=0, max_value=DUMMY_SEED_MAX)

@@ -1,20 +1,31 @@
 """The query life cycle: submit a job, run it in a worker, hand its result back once.
 
 A real query runs strictly as: claim the user's query slot → cost → budget
-pre-check → run → one transaction that locks the budget row, re-checks, charges,
-archives and completes the job → release the slot (always). Dummy queries and cost
+pre-check → run → one transaction that completes the job, locks the budget row,
+re-checks, charges, archives and releases the slot (a failure releases it too). Dummy queries and cost
 estimates never lock, charge or archive (spec §2).
+
+A job ends once: it is started, completed and failed by compare-and-set on its row, and
+the ledger refuses a second charge for it. A started job holds a lease
+(LOMAS_QUERY_LEASE_SECONDS): one whose worker died fails with a 500 when the worker
+reports the loss, when its message is delivered again, or when it is polled after its
+lease; it charges nothing and its user's query slot is freed.
 """
 
+import hashlib
+import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import User
 from accounts.services import Actor, audit_record, user_claim_query_slot, user_release_query_slot
@@ -23,7 +34,8 @@ from budgets.services import budget_charge
 from datasets.connectors import get_connector, get_dummy_connector
 from datasets.connectors.base import DataConnector
 from datasets.models import Dataset
-from lomas.errors import InternalServerError, LomasError
+from lomas import logs, metrics, tracing
+from lomas.errors import InternalServerError, LomasError, ServiceUnavailable
 from queries.libraries import get_adapter
 from queries.libraries.base import Cost, DPAdapter
 from queries.models import Job, QueryArchive
@@ -33,25 +45,58 @@ from queries.time_limit import JobTimeLimitExceeded, TimeLimitReached, job_time_
 logger = logging.getLogger("queries")
 
 
-@transaction.atomic
+@tracing.traced("job.submit")
 def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request_body: dict[str, Any]) -> Job:
-    """Record a job and queue it for a worker once the job row is committed."""
-    from queries.tasks import job_run_task
+    """Record a job and queue it for a worker once the job row is committed.
 
-    job = Job.objects.create(user=user, dataset=dataset, library=library, kind=kind, request=request_body)
-    queue = settings.LOMAS_JOB_QUEUES[kind]
-    uid = str(job.uid)
-    transaction.on_commit(lambda: job_run_task.apply_async(args=[uid], queue=queue))
-    logger.info("job %s submitted: %s %s by %s on %s", uid, library, kind, user.username, dataset.name)
+    An unreachable broker fails the job and raises ServiceUnavailable (503) within a few seconds.
+    """
+    with transaction.atomic():
+        job = Job.objects.create(user=user, dataset=dataset, library=library, kind=kind, request=request_body)
+        tracing.annotate(job=job.uid, user=user.username, dataset=dataset.name, library=library, kind=kind)
+        logs.bind(job=job.uid)
+        transaction.on_commit(tracing.later_in_span("celery.publish", lambda: _job_enqueue(job)))
+    logger.info("job %s submitted: %s %s by %s on %s", job.uid, library, kind, user.username, dataset.name)
     return job
 
 
+def _job_enqueue(job: Job) -> None:
+    from queries.tasks import job_run_task
+
+    try:
+        job_run_task.apply_async(
+            args=[str(job.uid)],
+            queue=settings.LOMAS_JOB_QUEUES[job.kind],
+            retry=True,
+            retry_policy=settings.LOMAS_PUBLISH_RETRY_POLICY,
+        )
+    except (BrokerError, OSError) as exc:
+        job_fail(job=job, error=InternalServerError(f"job broker unreachable: {exc}"))
+        raise ServiceUnavailable(f"job broker unreachable: {exc}") from exc
+
+
+@tracing.traced("job.run")
 def job_run(*, job_uid: UUID | str) -> None:
-    """Run a job once (a redelivered message finds it claimed and does nothing)."""
-    if not Job.objects.filter(uid=job_uid, started_at__isnull=True).update(started_at=timezone.now()):
-        logger.warning("job %s already started or gone; skipped", job_uid)
+    """Run a job once, under a lease.
+
+    A message delivered again finds the job claimed and does not run it: it fails the job if
+    the job's lease is over (its worker died), and otherwise leaves it to the worker running it.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.LOMAS_QUERY_LEASE_SECONDS)
+    claimed = Job.objects.filter(uid=job_uid, status=Job.Status.IN_PROGRESS, started_at__isnull=True).update(
+        started_at=now, lease_until=lease_until
+    )
+    if not claimed:
+        job = Job.objects.filter(uid=job_uid).first()
+        if job is None or not job_expire(job=job):
+            logger.warning("job %s already started, finished or gone; skipped", job_uid)
         return
     job = Job.objects.select_related("user", "dataset").get(uid=job_uid)
+    tracing.annotate(job=job.uid, user=job.user.username, dataset=job.dataset.name, library=job.library, kind=job.kind)
+    logs.bind(job=job.uid, user=job.user.username)
+    outline = {"library": job.library, "kind": job.kind, "dataset": job.dataset.name}
+    logger.info("job %s started: %s %s on %s", job.uid, job.library, job.kind, job.dataset.name, extra=outline)
     started = time.monotonic()
     try:
         get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
@@ -66,11 +111,21 @@ def job_run(*, job_uid: UUID | str) -> None:
     except Exception as exc:
         logger.exception("job %s crashed", job.uid)
         job_fail(job=job, error=InternalServerError(str(exc)))
-    logger.info("job %s finished in %.3f s", job.uid, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    metrics.observe_job(library=job.library, kind=job.kind, status=job.status, seconds=seconds)
+    logger.info(
+        "job %s finished: %s in %.3f s",
+        job.uid,
+        job.status,
+        seconds,
+        extra={**outline, "status": job.status, "duration_seconds": round(seconds, 6)},
+    )
 
 
 def _adapter(job: Job, connector: DataConnector) -> DPAdapter:
-    adapter = get_adapter(job.library)(body=job.request, connector=connector, metadata=job.dataset.metadata)
+    adapter = tracing.trace_adapter(
+        get_adapter(job.library)(body=job.request, connector=connector, metadata=job.dataset.metadata)
+    )
     adapter.validate()
     return adapter
 
@@ -86,13 +141,29 @@ def _run_without_charge(job: Job) -> None:
             cost = adapter.cost()
             response = _query_response(job, cost, adapter.run())
         else:
-            response = _adapter(job, get_connector(job.dataset)).cost().to_wire()
+            response = _estimate_cost(job).to_wire()
     job_complete(job=job, result=response)
+
+
+def _estimate_cost(job: Job) -> Cost:
+    """A cost estimate, remembered for LOMAS_COST_CACHE_SECONDS in the cache shared by the workers.
+
+    The key is the library, the request and the dataset's fingerprint (its version, metadata digest
+    and the data source's own fingerprint): a cost is computed again whenever any of them changes.
+    """
+    connector = get_connector(job.dataset)
+    identity = [job.library, job.request, job.dataset.pk, connector.fingerprint()]
+    key = "cost:" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    if (known := cache.get(key)) is not None:
+        return Cost(epsilon=known[0], delta=known[1])
+    cost = _adapter(job, connector).cost()
+    cache.set(key, (cost.epsilon, cost.delta), timeout=settings.LOMAS_COST_CACHE_SECONDS)
+    return cost
 
 
 def _run_query(job: Job) -> None:
     user, dataset = job.user, job.dataset
-    user_claim_query_slot(user=user)
+    user_claim_query_slot(user=user, job_uid=job.uid)
     try:
         with job_time_limit():
             adapter = _adapter(job, get_connector(dataset))
@@ -100,11 +171,14 @@ def _run_query(job: Job) -> None:
             budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
             response = _query_response(job, cost, adapter.run())
         with transaction.atomic():
+            if not job_complete(job=job, result=response):
+                return  # failed meanwhile (lease over): the result is discarded, uncharged
             budget_charge(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta, job_uid=job.uid)
             archive_record(job=job, response=response)
-            job_complete(job=job, result=response)
+            # Freed with the completion: a client that sees "complete" may submit its next query at once.
+            user_release_query_slot(user=user, job_uid=job.uid)
     finally:
-        user_release_query_slot(user=user)
+        user_release_query_slot(user=user, job_uid=job.uid)
 
 
 def _query_response(job: Job, cost: Cost, result: dict[str, Any]) -> dict[str, Any]:
@@ -125,29 +199,52 @@ def archive_record(*, job: Job, response: dict[str, Any]) -> QueryArchive:
     )
 
 
-def job_complete(*, job: Job, result: dict[str, Any]) -> None:
-    """Mark the job complete with its result."""
-    job.status, job.result, job.status_code, job.finished_at = Job.Status.COMPLETE, result, 200, timezone.now()
-    job.save(update_fields=["status", "result", "status_code", "finished_at"])
+def job_complete(*, job: Job, result: dict[str, Any]) -> bool:
+    """Mark the job complete with its result; False (and nothing written) if it is no longer in progress."""
+    return _job_finish(job=job, status=Job.Status.COMPLETE, result=result, status_code=200)
 
 
-def job_fail(*, job: Job, error: LomasError) -> None:
-    """Mark the job failed with the error its client will receive."""
+def job_fail(*, job: Job, error: LomasError) -> bool:
+    """Mark the job failed with the error its client will receive; False if it had already ended."""
     if error.status >= 500:
         logger.error("job %s failed internally: %s", job.uid, error.message)
     else:
         logger.info("job %s failed: %s %s", job.uid, error.wire_type, error.message)
-    job.status, job.error, job.status_code, job.finished_at = (
-        Job.Status.FAILED,
-        error.to_wire(),
-        error.status,
-        timezone.now(),
-    )
-    job.save(update_fields=["status", "error", "status_code", "finished_at"])
+    return _job_finish(job=job, status=Job.Status.FAILED, error=error.to_wire(), status_code=error.status)
+
+
+def _job_finish(*, job: Job, status: str, status_code: int, **outcome: Any) -> bool:
+    """End a job in progress, a compare-and-set on its status: a job ends exactly once."""
+    fields = {"status": status, "status_code": status_code, "finished_at": timezone.now(), **outcome}
+    if not Job.objects.filter(uid=job.uid, status=Job.Status.IN_PROGRESS).update(**fields):
+        logger.warning("job %s had already ended; %s not recorded", job.uid, status)
+        return False
+    for name, value in fields.items():
+        setattr(job, name, value)
+    return True
+
+
+def job_fail_lost(*, job: Job, reason: str) -> bool:
+    """Fail a job whose worker died (500) and free the query slot it held; False if it had ended."""
+    if not job_fail(job=job, error=InternalServerError(f"worker lost: {reason}")):
+        return False
+    user_release_query_slot(user=job.user, job_uid=job.uid)
+    return True
+
+
+def job_expire(*, job: Job) -> bool:
+    """Fail a job still in progress after its lease (its worker died); whether it did."""
+    if job.status != Job.Status.IN_PROGRESS or job.lease_until is None or job.lease_until > timezone.now():
+        return False
+    return job_fail_lost(job=job, reason=f"lease over since {job.lease_until:%Y-%m-%d %H:%M:%S}")
 
 
 def job_collect(*, job: Job) -> tuple[dict[str, Any], int]:
-    """The job as its owner sees it; a complete job is handed out once and then deleted."""
+    """The job as its owner sees it; a complete job is handed out once and then deleted.
+
+    A job in progress past its lease has lost its worker: it is failed first.
+    """
+    job_expire(job=job)
     wire = job_to_wire(job)
     if job.status == Job.Status.COMPLETE:
         Job.objects.filter(uid=job.uid, status=Job.Status.COMPLETE).delete()

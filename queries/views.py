@@ -4,6 +4,7 @@ import time
 from uuid import UUID
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,7 +14,10 @@ from budgets.selectors import access_check
 from datasets.connectors import get_connector
 from datasets.selectors import dummy_check_rows
 from lomas.errors import InvalidQuery
+from lomas.openapi import STATUS_RESPONSES, SUBMIT_RESPONSES, USER_ERRORS, PreviousQueriesSerializer
+from lomas.rate_limit import submit_limit_check
 from lomas.requests import DatasetRequestSerializer, parse_body
+from lomas.timing import pad_result, submission_timing
 from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
 from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
@@ -26,34 +30,62 @@ class DPSubmitApi(APIView):
     library = ""
     kind = ""
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        """The request shape of this route (the OpenAPI schema reads it too)."""
+        return get_request_serializer(self.library, self.kind)
+
+    @extend_schema(responses=SUBMIT_RESPONSES)
     def post(self, request: Request) -> Response:
-        body = parse_body(get_request_serializer(self.library, self.kind), request)
-        dataset = access_check(user=request.user, dataset_name=body["dataset_name"])
-        if self.kind == Job.Kind.DUMMY:
-            dummy_check_rows(nb_rows=body["dummy_nb_rows"])
-        else:
-            get_connector(dataset)  # a source that cannot be reached is a 500 now, not in the worker
-        job = job_submit(user=request.user, dataset=dataset, library=self.library, kind=self.kind, request_body=body)
+        with submission_timing():
+            submit_limit_check(user_id=request.user.pk, user_name=request.user.get_username())
+            body = parse_body(self.get_serializer_class(), request)
+            dataset = access_check(user=request.user, dataset_name=body["dataset_name"])
+            if self.kind == Job.Kind.DUMMY:
+                dummy_check_rows(nb_rows=body["dummy_nb_rows"])
+            else:
+                get_connector(dataset)  # a source that cannot be reached is a 500 now, not in the worker
+            job = job_submit(
+                user=request.user, dataset=dataset, library=self.library, kind=self.kind, request_body=body
+            )
         return Response(job_to_wire(job), status=status.HTTP_202_ACCEPTED)
 
 
 class JobStatusApi(APIView):
-    """GET /status/<uid>: waits briefly for a running job so fast queries answer at the first poll."""
+    """GET /status/<uid>: waits briefly for a running job so fast queries answer at the first poll.
 
-    poll_interval = 0.02
+    The wait re-reads only the job's status column (a primary-key lookup), first every few
+    milliseconds and then less often, sleeping in between: a waiting request holds one
+    gunicorn thread and its database connection, and no CPU.
+    """
 
+    first_poll_interval = 0.005
+    max_poll_interval = 0.1
+    poll_backoff = 1.5
+
+    @extend_schema(responses=STATUS_RESPONSES)
     def get(self, request: Request, uid: str) -> Response:
         try:
             job_uid = UUID(uid)
         except ValueError:
             raise InvalidQuery(f"Invalid job uid: {uid!r} is not a UUID.") from None
         job = job_get_for_user(uid=job_uid, user=request.user)
-        deadline = time.monotonic() + settings.LOMAS_STATUS_WAIT_SECONDS
-        while job.status == Job.Status.IN_PROGRESS and time.monotonic() < deadline:
-            time.sleep(self.poll_interval)
-            job.refresh_from_db(fields=["status", "result", "error", "status_code"])
+        if job.status == Job.Status.IN_PROGRESS and self._wait_while_in_progress(job_uid):
+            job = job_get_for_user(uid=job_uid, user=request.user)
+        if job.status != Job.Status.IN_PROGRESS:
+            pad_result(submitted_at=job.created_at, finished_at=job.finished_at)
         body, status_code = job_collect(job=job)
         return Response(body, status=status_code)
+
+    def _wait_while_in_progress(self, job_uid: UUID) -> bool:
+        """Wait up to LOMAS_STATUS_WAIT_SECONDS for the job to leave "in_progress"; True if it did."""
+        deadline = time.monotonic() + settings.LOMAS_STATUS_WAIT_SECONDS
+        interval = self.first_poll_interval
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(interval, remaining))
+            interval = min(interval * self.poll_backoff, self.max_poll_interval)
+            if Job.objects.filter(uid=job_uid).values_list("status", flat=True).first() != Job.Status.IN_PROGRESS:
+                return True
+        return False
 
 
 class PreviousQueriesApi(APIView):
@@ -68,6 +100,7 @@ class PreviousQueriesApi(APIView):
             child=serializers.ChoiceField(choices=sorted(ADAPTERS)), required=False, allow_empty=False
         )
 
+    @extend_schema(responses={200: PreviousQueriesSerializer, **USER_ERRORS})
     def post(self, request: Request) -> Response:
         body = parse_body(self.InputSerializer, request)
         dataset = access_check(user=request.user, dataset_name=body["dataset_name"])

@@ -49,6 +49,16 @@ def _data_dir(settings: Any, tmp_path: Path) -> Path:
     return data_dir
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings: Any) -> None:
+    """Each test starts with an empty cache (cost estimates, submission counts), and with no submit
+    limit: only the submit limit's own tests set one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.LOMAS_SUBMIT_LIMIT = 0
+
+
 @pytest.fixture
 def penguin(db: None) -> Any:
     from datasets.services import dataset_create

@@ -1,11 +1,15 @@
 """Where a dataset's rows come from."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import pandas as pd
 import polars as pl
 
 from lomas.errors import InternalServerError
+
+Derived = TypeVar("Derived")
 
 
 class DatasetUnavailable(InternalServerError):
@@ -15,6 +19,9 @@ class DatasetUnavailable(InternalServerError):
 class DataConnector(ABC):
     """Gives a dataset's rows as pandas or polars, typed by its metadata."""
 
+    # Where the rows are read from (a path, URL or s3:// address), for cache keys and messages.
+    source: str = ""
+
     @abstractmethod
     def get_pandas(self) -> pd.DataFrame:
         """The whole dataset as a pandas frame (callers must not modify it)."""
@@ -22,3 +29,15 @@ class DataConnector(ABC):
     def get_polars(self) -> pl.LazyFrame:
         """The whole dataset as a polars LazyFrame."""
         return pl.from_pandas(self.get_pandas()).lazy()
+
+    def derived(self, name: str, build: Callable[[pd.DataFrame], Derived]) -> Derived:
+        """`build(frame)`: an object made from the frame, such as a library's copy of the data.
+
+        It must not be modified by its users. A caching connector keeps it with the frame
+        under `name`, which must say everything besides the data that `build` depends on.
+        """
+        return build(self.get_pandas())
+
+    def fingerprint(self) -> Hashable:
+        """A cheap token that changes when the stored data changes (None: the source cannot tell)."""
+        return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -10,6 +12,7 @@ import numpy as np
 import pandas as pd
 from rest_framework import serializers
 
+from datasets.connectors import metadata_digest
 from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
@@ -47,7 +50,8 @@ class QueryRequest(CostRequest):
 class SmartnoiseSqlAdapter(DPAdapter):
     """One smartnoise-sql request: parsed against the metadata, costed and run by one PrivateReader.
 
-    The reader copies the frame into SQLite when built; cost() builds it and run() reuses it.
+    The dataset's SQLite copy is built once per process and thread and kept with the frame
+    (see _get_reader); cost() builds the request's reader over it and run() reuses it.
     Messages from parsing and costing depend only on the query and the metadata and are
     passed on; an execution message is passed on only if dummy data reproduces it.
     """
@@ -117,13 +121,26 @@ class SmartnoiseSqlAdapter(DPAdapter):
         return columns, rows
 
     def _get_reader(self) -> PrivateReader:
-        import snsql
+        """A PrivateReader of this request's privacy over the dataset's SQL copy.
+
+        The SQL copy (snsql's PandasReader: the frame loaded into an in-memory SQLite
+        database, the slow part) only answers SELECTs, so the connector keeps it with the
+        frame and later queries reuse it. It is per thread, because each thread opens its
+        own connection to an in-memory database. The PrivateReader, holding the privacy
+        parameters, mechanisms and odometer, is new for each request.
+        """
         from snsql import Privacy
+        from snsql.sql.private_reader import PrivateReader
+        from snsql.sql.reader.pandas import PandasReader
 
         if self._reader is None:
             privacy = Privacy(epsilon=self.epsilon, delta=self.delta)
             privacy.mechanisms.map.update(self._mechanism_map)
-            self._reader = snsql.from_df(self.connector.get_pandas(), privacy=privacy, metadata=self._snsql_metadata)
+            name = f"snsql-{metadata_digest(self._snsql_metadata)}-thread-{_thread_number()}"
+            sql_copy = self.connector.derived(
+                name, lambda frame: PandasReader(conn=frame, metadata=self._snsql_metadata)
+            )
+            self._reader = PrivateReader(sql_copy, self._snsql_metadata, privacy=privacy)
         return self._reader
 
     @cached_property
@@ -179,6 +196,17 @@ class SmartnoiseSqlAdapter(DPAdapter):
         if missing:
             return f"Query requested columns not found: {missing}"
         return f"Invalid SQL query: {exc}"
+
+
+_THREAD = threading.local()
+_THREAD_NUMBERS = itertools.count()
+
+
+def _thread_number() -> int:
+    """A number for the current thread, never reused by another thread of this process (unlike its ident)."""
+    if not hasattr(_THREAD, "number"):
+        _THREAD.number = next(_THREAD_NUMBERS)
+    return _THREAD.number
 
 
 def _is_nan(value: Any) -> bool:

@@ -4,6 +4,7 @@ import base64
 import json
 import pickle
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from sklearn.pipeline import Pipeline
@@ -159,7 +160,7 @@ def test_over_budget_query_is_refused_after_the_fit(alice, alice_api, submit):
 
 
 def test_query_while_another_runs_is_refused(alice, alice_api, submit):
-    user_claim_query_slot(user=alice)
+    user_claim_query_slot(user=alice, job_uid=uuid4())
 
     status = _status(alice_api, submit(alice_api, "diffprivlib_query", _body()))
 

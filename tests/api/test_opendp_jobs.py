@@ -5,6 +5,7 @@ import io
 import json
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import opendp.prelude as dp
 import polars as pl
@@ -148,7 +149,7 @@ def test_a_plan_opendp_cannot_make_private_is_an_external_library_error(alice_ap
 
 
 def test_query_while_another_runs_is_refused(alice_api, alice, submit, count_body):
-    user_claim_query_slot(user=alice)
+    user_claim_query_slot(user=alice, job_uid=uuid4())
 
     status = submit(alice_api, "opendp_query", count_body)
 

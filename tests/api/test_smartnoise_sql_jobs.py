@@ -1,6 +1,7 @@
 """The SmartNoise-SQL routes through the job life cycle (Celery eager, real library)."""
 
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 
@@ -95,7 +96,7 @@ def test_failed_job_is_kept_for_a_second_poll(alice_api, submit):
 
 
 def test_query_while_another_runs_is_refused(alice_api, alice, submit):
-    user_claim_query_slot(user=alice)
+    user_claim_query_slot(user=alice, job_uid=uuid4())
     status = _status(alice_api, submit(alice_api, "smartnoise_sql_query", _body()))
     assert status.status_code == 403
     assert status.json()["error"]["message"] == "User Alice is trying to query before end of previous query."

@@ -1,6 +1,6 @@
 """SmartNoise-Synth benchmarks (`make bench`): MWEM and AIM fits on PENGUIN and on a
 100 k-row sample of FSO_INCOME_SYNTHETIC, the wall time over HTTP (submit to result)
-over the in-process time of the same fit on already-loaded data, medians of five."""
+over the in-process time of the same fit on already-loaded data (medians)."""
 
 import json
 import time
@@ -13,8 +13,6 @@ from queries.libraries.smartnoise_synth import SmartnoiseSynthAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "datasets" / "demo" / "metadata"
-RESULTS = ROOT / "bench-results.json"
-REPEATS = 5  # as the other benchmarks (medians of five)
 USER, PASSWORD = "synth_bench_researcher", "synth-bench-researcher-pw"
 SAMPLE_ROWS = 100_000
 DATASETS = {
@@ -24,9 +22,9 @@ DATASETS = {
 
 
 @pytest.fixture(scope="module")
-def token(live_stack):
+def token(bench_stack):
     """A researcher with budgets on PENGUIN and on a 100 k-row sample of FSO_INCOME_SYNTHETIC."""
-    data_dir = Path(live_stack.env["LOMAS_DATA_DIR"])
+    data_dir = Path(bench_stack.env["LOMAS_DATA_DIR"])
     pd.read_parquet(data_dir / "fso_income_synthetic.parquet").head(SAMPLE_ROWS).to_parquet(
         data_dir / "fso_sample_100k.parquet", index=False
     )
@@ -34,10 +32,10 @@ def token(live_stack):
     metadata.update(maxLength=SAMPLE_ROWS, publicLength=SAMPLE_ROWS)
     metadata_file = data_dir / "fso_sample_100k.json"
     metadata_file.write_text(json.dumps(metadata))
-    live_stack.manage("add_dataset", "-d", "FSO_SAMPLE_100K", "-db", "PATH_DB", "-d_path", "fso_sample_100k.parquet",
+    bench_stack.manage("add_dataset", "-d", "FSO_SAMPLE_100K", "-db", "PATH_DB", "-d_path", "fso_sample_100k.parquet",
                       "-m_db", "PATH_DB", "-mp", str(metadata_file))  # fmt: skip
-    live_stack.add_researchers({USER: (PASSWORD, {"PENGUIN": (100, 0.01), "FSO_SAMPLE_100K": (100, 0.01)})})
-    return live_stack.token(USER, PASSWORD)
+    bench_stack.add_researchers({USER: (PASSWORD, {"PENGUIN": (100, 0.01), "FSO_SAMPLE_100K": (100, 0.01)})})
+    return bench_stack.token(USER, PASSWORD)
 
 
 def _body(synth_name: str, dataset: str) -> dict:
@@ -48,18 +46,18 @@ def _body(synth_name: str, dataset: str) -> dict:
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
 @pytest.mark.parametrize("synth_name", ["mwem", "aim"])
-def test_synthesizer_fit(live_stack, token, time_in_process, record_benchmark, synth_name, dataset):
+def test_synthesizer_fit(bench_stack, token, time_in_process, record_benchmark, bench_repeats, synth_name, dataset):
     body = _body(synth_name, dataset)
     seen = []
-    for _ in range(REPEATS):
+    for _ in range(bench_repeats):
         started = time.perf_counter()
-        accepted = live_stack.post("smartnoise_synth_query", token, body)
+        accepted = bench_stack.post("smartnoise_synth_query", token, body)
         assert accepted.status_code == 202, accepted.text
-        while (status := live_stack.get(f"status/{accepted.json()['uid']}", token).json())["status"] == "in_progress":
+        while (status := bench_stack.get(f"status/{accepted.json()['uid']}", token).json())["status"] == "in_progress":
             time.sleep(0.05)
         seen.append(time.perf_counter() - started)
         assert status["status"] == "complete", status
-    data_dir = Path(live_stack.env["LOMAS_DATA_DIR"])
+    data_dir = Path(bench_stack.env["LOMAS_DATA_DIR"])
     file_name, metadata_name, _ = DATASETS[dataset]
     metadata_path = METADATA / metadata_name if (METADATA / metadata_name).exists() else data_dir / metadata_name
     metadata = json.loads(metadata_path.read_text())

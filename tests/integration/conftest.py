@@ -2,6 +2,7 @@
 and the web server, each a real process, driven over HTTP and by lomas-client 0.5.1.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,13 @@ class LiveStack:
     base_url: str
     env: dict[str, str]
     processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def start_process(self, name: str, command: list[str], logs: Path) -> subprocess.Popen:
+        """Start one of the stack's processes, its output in ``logs/<name>.log``."""
+        log = (logs / f"{name}.log").open("a")
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
 
     @property
     def api(self) -> str:
@@ -133,13 +142,11 @@ class LiveStack:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="session")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    """Create a database, load the demo, start a Celery worker and the web server."""
+def _create_database(name: str) -> None:
     try:
         with psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}"')
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
         _unavailable(f"PostgreSQL: {exc}")
     try:
@@ -149,12 +156,31 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     if not CLIENT_PYTHON.exists():
         _unavailable("lomas-client virtualenv .venv-client missing (run `make test`)")
 
-    var_dir = tmp_path_factory.mktemp("lomas-var")
+
+_stack_count = itertools.count()
+
+
+@contextmanager
+def start_stack(
+    var_dir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    celery_workers: int = 1,
+    concurrency: int = 4,
+    web_workers: int = 2,
+) -> Iterator[LiveStack]:
+    """Create a database, load the demo, start Celery worker(s) and gunicorn; stop and drop them on exit.
+
+    ``stack.processes`` holds the workers first (in order), then the web server.
+    """
+    number = next(_stack_count)
+    database = DATABASE_NAME if number == 0 else f"{DATABASE_NAME}_{number}"
+    _create_database(database)
     port = _free_port()
     env = {
         **os.environ,
         "DJANGO_DEBUG": "true",
-        "DATABASE_URL": urlunsplit(urlsplit(DATABASE_URL)._replace(path=f"/{DATABASE_NAME}")),
+        "DATABASE_URL": urlunsplit(urlsplit(DATABASE_URL)._replace(path=f"/{database}")),
         "CELERY_BROKER_URL": BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "LOMAS_VAR_DIR": str(var_dir),
@@ -162,7 +188,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "TMPDIR": str(var_dir),
         "PYTHONUNBUFFERED": "1",
         # Queues of their own: stacks of parallel test runs share the Redis database.
-        "LOMAS_QUEUE_PREFIX": f"{DATABASE_NAME}-",
+        "LOMAS_QUEUE_PREFIX": f"{database}-",
+        # Benchmarks submit far more than a researcher would; the limit's own test sets one in extra_env.
+        "LOMAS_SUBMIT_LIMIT": "0",
+        **(extra_env or {}),
     }
     stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)
     stack.manage("migrate", "--noinput")
@@ -170,30 +199,19 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stack.manage("lomas_demo_setup", *([] if os.environ.get("LOMAS_IT_FULL_DEMO") else ["--skip-generated"]))
     logs = var_dir / "logs"
     logs.mkdir()
-    celery = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "lomas",
-        "worker",
-        "--queues",
-        ",".join(f"{DATABASE_NAME}-{kind}" for kind in ("query", "dummy", "cost")),
-        "--concurrency",
-        "4",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    names = [f"worker{index}" for index in range(celery_workers)]
+    for name in names:
+        celery = [sys.executable, "-m", "celery", "-A", "lomas", "worker", "--hostname", f"{name}@%h",
+                  "--queues", ",".join(f"{database}-{kind}" for kind in ("query", "dummy", "cost")),
+                  "--concurrency", str(concurrency), "--loglevel", "INFO",
+                  "--without-gossip", "--without-mingle"]  # fmt: skip
+        stack.start_process(name, celery, logs)
     # The production web server (the development server drops connections beyond a backlog of 10).
-    server = [sys.executable, "-m", "gunicorn", "lomas.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-              "--threads", "16", "--timeout", "300", "--access-logfile", "-"]  # fmt: skip
-    for name, command in (("worker", celery), ("web", server)):
-        log = (logs / f"{name}.log").open("w")
-        stack.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    server = [sys.executable, "-m", "gunicorn", "lomas.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
+              str(web_workers), "--threads", "16", "--timeout", "300", "--access-logfile", "-"]  # fmt: skip
+    stack.start_process("web", server, logs)
     try:
-        _wait_until_ready(stack, logs / "worker.log")
+        _wait_until_ready(stack, [logs / f"{name}.log" for name in names])
         yield stack
     finally:
         for process in stack.processes:
@@ -203,28 +221,52 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for name in ("worker", "web"):
+        for name in [*names, "web"]:
             sys.stdout.write(f"\n--- {name} log (tail) ---\n{(logs / f'{name}.log').read_text()[-3000:]}\n")
         with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def _wait_until_ready(stack: LiveStack, worker_log: Path) -> None:
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """The shared live stack: one Celery worker (concurrency 4) and gunicorn (2 workers).
+
+    Status requests wait at most 1 s here, so that tests see jobs in progress promptly.
+    """
+    with start_stack(tmp_path_factory.mktemp("lomas-var"), extra_env={"LOMAS_STATUS_WAIT_SECONDS": "1"}) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def bench_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """The benchmarks' live stack: as `live_stack`, with the deployed defaults (status requests wait 10 s)."""
+    with start_stack(tmp_path_factory.mktemp("lomas-bench")) as stack:
+        yield stack
+
+
+def _wait_until_ready(stack: LiveStack, worker_logs: list[Path]) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             web_ready = requests.get(f"{stack.api}/health", timeout=2).status_code == 200
         except requests.RequestException:
             web_ready = False
-        if web_ready and " ready." in worker_log.read_text():
+        if web_ready and all(" ready." in log.read_text() for log in worker_logs):
             return
         time.sleep(0.5)
     raise RuntimeError("the live stack did not start")
 
 
-BENCH_REPEATS = 5
+# Medians of five; LOMAS_BENCH_QUICK=1 (a smoke test on a busy machine) repeats twice.
+BENCH_REPEATS = 2 if os.environ.get("LOMAS_BENCH_QUICK") else 5
 BENCH_RESULTS = ROOT / "bench-results.json"
+
+
+@pytest.fixture(scope="session")
+def bench_repeats() -> int:
+    """How many times a benchmark repeats a release (the median is reported)."""
+    return BENCH_REPEATS
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,50 @@
+"""Print bench-results.json (written by `make bench`) as one Markdown table, each result against its target.
+
+python tests/integration/bench_report.py [bench-results.json]
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RATIO_TARGET, RATIO_SLACK_SECONDS = 1.2, 0.05
+COST_ESTIMATES_TARGET = 200
+FOUR_WORKERS_SPEEDUP_TARGET = 3.0
+
+
+def _row(name: str, entry: dict[str, Any]) -> list[str]:
+    if "ratio" in entry:
+        seen, local = entry["client_seconds"], entry["in_process_seconds"]
+        met = seen <= RATIO_TARGET * local + RATIO_SLACK_SECONDS
+        return [name, f"{seen:.3f} s", f"{local:.3f} s", f"ratio {entry['ratio']:.2f}", "≤ 1.2 (+50 ms)", _yes(met)]
+    if "requests_per_second" in entry:
+        met = entry["requests_per_second"] >= COST_ESTIMATES_TARGET
+        result = f"{entry['requests_per_second']:.1f} /s ({entry['requests']} in {entry['seconds']:.1f} s)"
+        return [name, "", "", result, f"≥ {COST_ESTIMATES_TARGET} /s", _yes(met)]
+    if "jobs_per_second" in entry:
+        result = (
+            f"{entry['jobs_per_second']:.2f} jobs/s ({entry['jobs']} in {entry['seconds']:.1f} s), "
+            f"speed-up {entry['speedup']:.2f}"
+        )
+        four = name.startswith("Mixed load, 4 ")
+        target = f"speed-up ≥ {FOUR_WORKERS_SPEEDUP_TARGET:.0f} ({entry['cpu_count']} cores)" if four else ""
+        met = _yes(entry["speedup"] >= FOUR_WORKERS_SPEEDUP_TARGET) if four else ""
+        return [name, "", "", result, target, met]
+    return [name, "", "", json.dumps(entry), "", ""]
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "NO"
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """The results as a Markdown table: benchmark, wall time seen, in-process time, result, target, met."""
+    header = ["Benchmark", "Seen by client (median)", "In-process (median)", "Result", "Target", "Met"]
+    rows = [header, ["---"] * len(header), *(_row(name, entry) for name, entry in results.items())]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results.json")
+    print(table(json.loads(path.read_text())))

@@ -1,0 +1,307 @@
+"""Crash resistance on a live stack (PostgreSQL, Redis, a Celery worker, gunicorn).
+
+A worker killed with SIGKILL in the middle of a real query: its job fails (500) within a
+bound, nothing is charged and the user queries again. The job broker or the database
+going away and coming back: submissions answer 503 in the lomas shape, then work again
+without any restart. The broker and the database are reached through TCP proxies the
+tests cut and restore; the shared Redis and PostgreSQL are never stopped.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import requests
+
+from tests.integration.conftest import BROKER_URL, LiveStack, _free_port, start_stack
+
+USER, PASSWORD = "crash_researcher", "crash-researcher-pw"
+# Shorter than any real deployment's, so a whole dead worker is seen within the test.
+LEASE_SECONDS = 20
+LOST = {"type": "InternalServerException"}
+COUNT = {"dataset_name": "PENGUIN", "query_str": "SELECT COUNT(*) AS n FROM df", "epsilon": 1.0, "delta": 1e-5,
+         "mechanisms": {}, "postprocess": True}  # fmt: skip
+# A real query that runs for tens of seconds even on a fast machine: a GAN synthesizer trained for
+# many epochs (this stack allows more than the default LOMAS_SYNTH_MAX_EPOCHS).
+SLOW_EPOCHS = 3000
+SLOW = {"dataset_name": "PENGUIN", "synth_name": "dpctgan", "epsilon": 1.0, "delta": 1e-5, "select_cols": [],
+        "synth_params": {"epochs": SLOW_EPOCHS, "batch_size": 50}, "nullable": False, "constraints": "",
+        "return_model": False, "condition": "", "nb_samples": 10}  # fmt: skip
+
+
+class TcpProxy:
+    """A localhost TCP proxy that can be cut (listener and every connection closed) and restored."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = _free_port()
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+
+    def start(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(128)
+        server.settimeout(0.1)
+        self._running.set()
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def stop(self) -> None:
+        self._running.clear()
+        time.sleep(0.3)  # the accept loop closes the listener
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            _close(connection)
+
+    def _accept(self, server: socket.socket) -> None:
+        with server:
+            while self._running.is_set():
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                try:
+                    upstream = socket.create_connection(self.upstream, timeout=3)
+                except OSError:
+                    _close(client)
+                    continue
+                client.settimeout(None)
+                upstream.settimeout(None)
+                with self._lock:
+                    self._connections |= {client, upstream}
+                for source, target in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(source)
+        _close(target)
+
+
+def _close(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def broker_proxy() -> Iterator[TcpProxy]:
+    parts = urlsplit(BROKER_URL)
+    proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 6379))
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, broker_proxy: TcpProxy) -> Iterator[LiveStack]:
+    """A stack of its own: one worker with one pool process, its broker behind the proxy, short leases."""
+    # A Redis database of its own too: its short visibility timeout must not redeliver other stacks' messages.
+    proxied = urlunsplit(urlsplit(BROKER_URL)._replace(netloc=f"127.0.0.1:{broker_proxy.port}", path="/11"))
+    # The cache (submit limits) stays reachable, so that a submission gets as far as publishing its job.
+    cache = urlunsplit(urlsplit(BROKER_URL)._replace(path="/11"))
+    extra_env = {
+        "CELERY_BROKER_URL": proxied,
+        "LOMAS_CACHE_URL": cache,
+        "LOMAS_QUERY_LEASE_SECONDS": str(LEASE_SECONDS),
+        "LOMAS_SYNTH_MAX_EPOCHS": str(SLOW_EPOCHS),
+    }
+    with start_stack(tmp_path_factory.mktemp("crash-var"), extra_env=extra_env, concurrency=1, web_workers=1) as stack:
+        stack.add_researchers({USER: (PASSWORD, {"PENGUIN": (10, 0.005)})})
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def token(stack: LiveStack) -> str:
+    return stack.token(USER, PASSWORD)
+
+
+def _wait_started(stack: LiveStack, uid: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(stack.env["DATABASE_URL"], autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT started_at FROM queries_job WHERE uid = %s", [uid]).fetchone()[0]:
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"job {uid} did not start")
+
+
+def _charges(stack: LiveStack) -> list[tuple]:
+    with psycopg.connect(stack.env["DATABASE_URL"]) as conn:
+        return conn.execute(
+            "SELECT l.job_uid, l.epsilon FROM budgets_ledgerentry l JOIN budgets_budget b ON b.id = l.budget_id "
+            "JOIN accounts_user u ON u.id = b.user_id WHERE u.username = %s AND l.kind = 'charge'",
+            [USER],
+        ).fetchall()
+
+
+def _jobs_in_progress(stack: LiveStack) -> int:
+    with psycopg.connect(stack.env["DATABASE_URL"]) as conn:
+        return conn.execute("SELECT COUNT(*) FROM queries_job WHERE status = 'in_progress'").fetchone()[0]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _submit(stack: LiveStack, token: str, route: str, body: dict) -> str:
+    accepted = stack.post(route, token, body)
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json()["uid"]
+
+
+def _assert_killed_job_failed_uncharged(stack: LiveStack, token: str, uid: str, *, within: float) -> float:
+    started = time.monotonic()
+    failed = stack.wait_job(uid, token, timeout=within)
+    elapsed = time.monotonic() - started
+    assert failed.status_code == 500
+    assert (failed.json()["status"], failed.json()["error"]) == ("failed", LOST)
+    assert _charges(stack) == []
+    spent = stack.post("get_total_spent_budget", token, {"dataset_name": "PENGUIN"}).json()
+    assert spent == {"total_spent_epsilon": 0.0, "total_spent_delta": 0.0}
+    return elapsed
+
+
+def _assert_next_query_runs_and_is_charged_once(stack: LiveStack, token: str) -> None:
+    uid = _submit(stack, token, "smartnoise_sql_query", COUNT)
+    done = stack.wait_job(uid, token, timeout=120)
+    assert done.status_code == 200, done.text
+    assert [(str(job_uid), epsilon) for job_uid, epsilon in _charges(stack)] == [(uid, Decimal(1))]
+
+
+def _reset_budget(stack: LiveStack) -> None:
+    """Start each test from nothing spent (a fresh budget through the services)."""
+    stack.manage(
+        "shell",
+        "-c",
+        "from accounts.selectors import user_get_by_name\n"
+        "from budgets.services import budget_grant, budget_revoke\n"
+        "from datasets.models import Dataset\n"
+        f"user = user_get_by_name(username={USER!r})\n"
+        "penguin = Dataset.objects.get(name='PENGUIN')\n"
+        "budget_revoke(actor='test', user=user, dataset=penguin, force=True)\n"
+        "budget_grant(user=user, dataset=penguin, epsilon=10, delta=0.005)\n",
+    )
+
+
+def test_a_pool_process_killed_mid_query_fails_its_job_at_once(stack, token):
+    # given a slow real query running in the worker's only pool process
+    uid = _submit(stack, token, "smartnoise_synth_query", SLOW)
+    _wait_started(stack, uid)
+    time.sleep(1)
+    [pool_process] = _children(stack.processes[0].pid)
+    # when that process is killed
+    os.kill(pool_process, signal.SIGKILL)
+    # then the job fails long before its lease would run out, charges nothing, and the user queries again
+    elapsed = _assert_killed_job_failed_uncharged(stack, token, uid, within=LEASE_SECONDS - 5)
+    sys.stdout.write(f"\njob of a killed pool process failed {elapsed:.1f} s after the kill\n")
+    _assert_next_query_runs_and_is_charged_once(stack, token)
+
+
+def test_a_whole_worker_killed_mid_query_fails_its_job_when_the_lease_ends(stack, token, tmp_path):
+    _reset_budget(stack)
+    uid = _submit(stack, token, "smartnoise_synth_query", SLOW)
+    _wait_started(stack, uid)
+    time.sleep(1)
+    worker = stack.processes[0]
+    # when the worker and its pool process are killed at once, and a new worker is started
+    for pid in [*_children(worker.pid), worker.pid]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait()
+    command = [sys.executable, "-m", "celery", "-A", "lomas", "worker", "--hostname", "worker1@%h", "--queues",
+               ",".join(f"{stack.env['LOMAS_QUEUE_PREFIX']}{kind}" for kind in ("query", "dummy", "cost")),
+               "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
+    logs = Path(stack.env["LOMAS_VAR_DIR"]) / "logs"
+    stack.processes.remove(worker)
+    stack.processes.insert(0, stack.start_process("worker0", command, logs))
+    # then the job fails once its lease is over (and its message, delivered again, is not run)
+    elapsed = _assert_killed_job_failed_uncharged(stack, token, uid, within=LEASE_SECONDS + 30)
+    sys.stdout.write(f"\njob of a killed worker failed {elapsed:.1f} s after the kill (lease {LEASE_SECONDS} s)\n")
+    _assert_next_query_runs_and_is_charged_once(stack, token)
+
+
+def _eventually(call, predicate, timeout: float) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = call()
+        if predicate(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+def test_a_lost_broker_answers_503_and_submissions_work_again_once_it_is_back(stack, token, broker_proxy):
+    _reset_budget(stack)
+    broker_proxy.stop()
+    try:
+        started = time.monotonic()
+        refused = stack.post("smartnoise_sql_query", token, COUNT)
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.json() == LOST
+        assert waited < 15
+        assert stack.get("health", None).json()["broker"] == "down"
+        assert _jobs_in_progress(stack) == 0  # the job that could not be queued failed
+        sys.stdout.write(f"\nsubmission with the broker down answered 503 in {waited:.1f} s\n")
+    finally:
+        broker_proxy.start()
+    accepted = _eventually(lambda: stack.post("smartnoise_sql_query", token, COUNT), lambda r: r.ok, timeout=30)
+    assert accepted.status_code == 202, accepted.text
+    done = stack.wait_job(accepted.json()["uid"], token, timeout=120)
+    assert done.status_code == 200, done.text
+    assert [(str(job_uid), epsilon) for job_uid, epsilon in _charges(stack)] == [(accepted.json()["uid"], Decimal(1))]
+
+
+def test_a_lost_database_answers_503_and_the_server_works_again_once_it_is_back(stack, token, tmp_path):
+    _reset_budget(stack)
+    database = urlsplit(stack.env["DATABASE_URL"])
+    proxy = TcpProxy((database.hostname or "127.0.0.1", database.port or 5432))
+    proxy.start()
+    # a web server of its own whose database is behind the proxy (same database, broker and worker)
+    proxied = urlunsplit(database._replace(netloc=f"{database.username}@127.0.0.1:{proxy.port}"))
+    port = _free_port()
+    web = LiveStack(base_url=f"http://127.0.0.1:{port}", env={**stack.env, "DATABASE_URL": proxied})
+    command = [sys.executable, "-m", "gunicorn", "lomas.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+               "--threads", "4", "--timeout", "60"]  # fmt: skip
+    server = web.start_process("web-db-proxy", command, Path(stack.env["LOMAS_VAR_DIR"]) / "logs")
+    try:
+        assert _eventually(lambda: _get(web, "health"), lambda r: r is not None and r.ok, timeout=60).ok
+        proxy.stop()
+        refused = web.post("smartnoise_sql_query", token, COUNT)
+        assert refused.status_code == 503, refused.text
+        assert refused.json() == LOST
+        assert web.get("health", None).status_code == 503
+        proxy.start()
+        accepted = _eventually(lambda: web.post("smartnoise_sql_query", token, COUNT), lambda r: r.ok, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        done = web.wait_job(accepted.json()["uid"], token, timeout=120)
+        assert done.status_code == 200, done.text
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        proxy.stop()
+
+
+def _get(stack: LiveStack, route: str) -> requests.Response | None:
+    try:
+        return stack.get(route, None)
+    except requests.RequestException:
+        return None

@@ -1,0 +1,113 @@
+"""A job ends once, is charged at most once, and fails (500, nothing charged, slot freed) when its
+worker dies: reported by Celery, seen when its message comes again, or seen when it is polled
+after its lease."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from billiard.exceptions import WorkerLostError
+from celery.signals import task_failure
+from django.utils import timezone
+
+from accounts.selectors import user_may_query
+from accounts.services import user_claim_query_slot
+from budgets.models import Budget, LedgerEntry
+from queries.models import Job
+from queries.services import job_complete, job_run, job_submit
+from queries.tasks import job_run_task
+
+pytestmark = pytest.mark.django_db
+
+LOST = {"type": "InternalServerException"}
+
+
+def _body() -> dict[str, Any]:
+    return {"dataset_name": "PENGUIN", "query_str": "SELECT COUNT(*) AS n FROM df", "epsilon": 1.0, "delta": 1e-5,
+            "mechanisms": {}, "postprocess": True}  # fmt: skip
+
+
+def _running_job(alice: Any, penguin: Any, *, lease_left: timedelta) -> Job:
+    """A real query a worker started (it holds the user's slot) and then, maybe, died in."""
+    job = job_submit(user=alice, dataset=penguin, library="smartnoise_sql", kind=Job.Kind.QUERY, request_body=_body())
+    now = timezone.now()
+    Job.objects.filter(uid=job.uid).update(started_at=now, lease_until=now + lease_left)
+    user_claim_query_slot(user=alice, job_uid=job.uid)
+    job.refresh_from_db()
+    return job
+
+
+def _assert_failed_uncharged_and_slot_free(job: Job, alice: Any) -> None:
+    job.refresh_from_db()
+    assert (job.status, job.status_code, job.error) == (Job.Status.FAILED, 500, LOST)
+    assert not LedgerEntry.objects.filter(job_uid=job.uid).exists()
+    assert Budget.objects.get(user=alice).spent_epsilon == 0
+    assert user_may_query(user=alice)
+
+
+def test_a_message_delivered_again_does_not_run_a_finished_job_again(alice, alice_api, submit):
+    uid = submit(alice_api, "smartnoise_sql_query", _body()).json()["uid"]
+    assert Job.objects.get(uid=uid).status == Job.Status.COMPLETE
+
+    job_run(job_uid=uid)
+
+    assert LedgerEntry.objects.filter(job_uid=uid).count() == 1
+    assert Budget.objects.get(user=alice).spent_epsilon == 1
+    assert alice_api.get(f"/api/status/{uid}").status_code == 200
+
+
+def test_a_message_delivered_again_leaves_a_job_in_its_lease_to_its_worker(alice, penguin):
+    job = _running_job(alice, penguin, lease_left=timedelta(minutes=5))
+
+    job_run(job_uid=job.uid)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.IN_PROGRESS
+    assert not user_may_query(user=alice)
+
+
+def test_a_message_delivered_again_fails_a_job_past_its_lease(alice, penguin):
+    job = _running_job(alice, penguin, lease_left=timedelta(seconds=-1))
+
+    job_run(job_uid=job.uid)
+
+    _assert_failed_uncharged_and_slot_free(job, alice)
+
+
+def test_polling_a_job_past_its_lease_fails_it(alice, alice_api, penguin):
+    job = _running_job(alice, penguin, lease_left=timedelta(seconds=-1))
+
+    status = alice_api.get(f"/api/status/{job.uid}")
+
+    assert status.status_code == 500
+    assert (status.json()["status"], status.json()["error"]) == ("failed", LOST)
+    _assert_failed_uncharged_and_slot_free(job, alice)
+
+
+def test_a_lost_pool_process_fails_its_job_at_once(alice, penguin):
+    job = _running_job(alice, penguin, lease_left=timedelta(minutes=5))
+
+    # What Celery's worker process sends when the pool process running the task dies.
+    task_failure.send(
+        sender=job_run_task, task_id="t", exception=WorkerLostError("signal 9"), args=[str(job.uid)], kwargs={}
+    )
+
+    _assert_failed_uncharged_and_slot_free(job, alice)
+
+
+def test_a_job_ends_once(alice, penguin):
+    job = _running_job(alice, penguin, lease_left=timedelta(seconds=-1))
+    job_run(job_uid=job.uid)
+
+    assert not job_complete(job=job, result={"late": True})
+    job.refresh_from_db()
+    assert (job.status, job.result) == (Job.Status.FAILED, None)
+
+
+def test_a_lost_worker_report_after_the_job_completed_changes_nothing(alice, alice_api, submit):
+    uid = submit(alice_api, "smartnoise_sql_query", _body()).json()["uid"]
+
+    task_failure.send(sender=job_run_task, task_id="t", exception=WorkerLostError("signal 9"), args=[uid], kwargs={})
+
+    assert Job.objects.get(uid=uid).status == Job.Status.COMPLETE
+    assert LedgerEntry.objects.filter(job_uid=uid).count() == 1

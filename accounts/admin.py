@@ -23,7 +23,7 @@ from accounts.services import (
 from budgets.admin import AmountColumns, BudgetForm
 from budgets.models import Budget
 from budgets.services import budget_add_access, budget_change_initial, budget_revoke
-from lomas.admin_display import pretty_json
+from lomas.admin_display import ReadOnlyAdmin, pretty_json
 
 
 class LomasProfileInline(admin.StackedInline):
@@ -196,7 +196,7 @@ class LomasUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit trail, read-only: who changed what, when, old → new."""
 
     list_display = ("created_at", "actor_name", "action", "target")
@@ -209,12 +209,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description="details")
     def details_formatted(self, entry: AuditEntry) -> str:
         return pretty_json(entry.details)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 
 from budgets.models import AMOUNT, Budget, LedgerEntry
 from budgets.services import budget_add_access, budget_change_initial, budget_revoke, budget_top_up
-from lomas.admin_display import amount_text
+from lomas.admin_display import ReadOnlyAdmin, amount_text
 from queries.libraries import ADAPTERS
 from queries.models import QueryArchive
 
@@ -279,7 +279,7 @@ class LibraryFilter(admin.SimpleListFilter):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "user", "dataset", "kind", "epsilon_text", "delta_text", "job_uid")
     list_filter = (
         "kind",
@@ -307,12 +307,3 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     @admin.display(description="δ", ordering="delta")
     def delta_text(self, entry: LedgerEntry) -> str:
         return amount_text(entry.delta)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

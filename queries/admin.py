@@ -1,23 +1,9 @@
 """Jobs and the query archive in Django admin: read-only, filterable, requests and answers shown as indented JSON."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from lomas.admin_display import pretty_json
+from lomas.admin_display import ReadOnlyAdmin, pretty_json
 from queries.models import Job, QueryArchive
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Job)

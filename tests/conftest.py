@@ -59,6 +59,29 @@ def _fresh_cache(settings: Any) -> None:
     settings.LOMAS_SUBMIT_LIMIT = 0
 
 
+# The demo datasets by name, with the stem of their metadata file in datasets/demo/metadata/.
+DEMO_DATASETS = {
+    "BIRTHDAYS": "birthday",
+    "COVID_SYNTHETIC": "covid_synthetic",
+    "FSO_INCOME_SYNTHETIC": "fso_income_synthetic",
+    "IRIS": "iris",
+    "PENGUIN": "penguin",
+    "PUMS": "pums",
+    "TITANIC": "titanic",
+}
+
+
+@pytest.fixture
+def demo_datasets(db: None) -> None:
+    """Every demo dataset (the upstream collections name them all), those not yet created."""
+    from datasets.models import Dataset
+    from datasets.services import dataset_create
+
+    for name, stem in DEMO_DATASETS.items():
+        if not Dataset.objects.filter(name=name).exists():
+            dataset_create(name=name, metadata=demo_metadata(stem), path=f"{stem}.csv")
+
+
 @pytest.fixture
 def penguin(db: None) -> Any:
     from datasets.services import dataset_create

@@ -18,22 +18,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import demo_metadata
-
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
 COLLECTIONS = ROOT / "tests" / "fixtures" / "collections"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-DEMO_DATASETS = {
-    "BIRTHDAYS": "birthday",
-    "COVID_SYNTHETIC": "covid_synthetic",
-    "FSO_INCOME_SYNTHETIC": "fso_income_synthetic",
-    "IRIS": "iris",
-    "PENGUIN": "penguin",
-    "PUMS": "pums",
-    "TITANIC": "titanic",
-}
 
 
 class AdminBrowser:
@@ -174,13 +163,10 @@ def test_admin_releases_a_stuck_query_lock(browser: AdminBrowser, alice: Any) ->
     assert user_may_query(user=alice)
 
 
-def test_admin_imports_the_v05_user_collection_after_a_preview(browser: AdminBrowser) -> None:
+def test_admin_imports_the_v05_user_collection_after_a_preview(browser: AdminBrowser, demo_datasets: None) -> None:
     from accounts.models import User
     from budgets.models import Budget
-    from datasets.services import dataset_create
 
-    for name, metadata in DEMO_DATASETS.items():
-        dataset_create(name=name, metadata=demo_metadata(metadata), path=f"{metadata}.csv")
     browser.open("/admin/collections/import/")
     assert "Import a collection" in browser.text("h1")
     browser.click("input[name=collection][value=users]")

@@ -16,30 +16,12 @@ from budgets.models import Budget
 from budgets.selectors import epsilon_spent_per_day, top_consumers
 from budgets.services import budget_charge, budget_grant
 from datasets.models import Dataset
-from datasets.services import dataset_create
 from lomas.charts import line_chart
 from queries.models import Job
-from tests.conftest import demo_metadata
 
 pytestmark = pytest.mark.django_db
 
 COLLECTIONS = Path(__file__).resolve().parents[1] / "fixtures" / "collections"
-DEMO_DATASETS = {
-    "BIRTHDAYS": "birthday",
-    "COVID_SYNTHETIC": "covid_synthetic",
-    "FSO_INCOME_SYNTHETIC": "fso_income_synthetic",
-    "IRIS": "iris",
-    "PENGUIN": "penguin",
-    "PUMS": "pums",
-    "TITANIC": "titanic",
-}
-
-
-@pytest.fixture
-def demo_datasets(db):
-    for name, metadata in DEMO_DATASETS.items():
-        if not Dataset.objects.filter(name=name).exists():
-            dataset_create(name=name, metadata=demo_metadata(metadata), path=f"{metadata}.csv")
 
 
 def charge(user, dataset, epsilon, delta=0.0):

@@ -15,6 +15,7 @@ lease; it charges nothing and its user's query slot is freed.
 import hashlib
 import json
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from datasets.connectors import get_connector, get_dummy_connector
 from datasets.connectors.base import DataConnector
 from datasets.models import Dataset
 from lomas import logs, metrics, tracing
-from lomas.errors import InternalServerError, LomasError, ServiceUnavailable
+from lomas.errors import ExternalLibraryError, InternalServerError, LomasError, ServiceUnavailable
 from queries.libraries import get_adapter
 from queries.libraries.base import Cost, DPAdapter
 from queries.models import Job, QueryArchive
@@ -130,6 +131,17 @@ def _adapter(job: Job, connector: DataConnector) -> DPAdapter:
     return adapter
 
 
+def _cost(job: Job, adapter: DPAdapter) -> Cost:
+    """The adapter's cost, refused (422) unless both amounts are finite and non-negative."""
+    cost = adapter.cost()
+    if not all(math.isfinite(amount) and amount >= 0 for amount in (cost.epsilon, cost.delta)):
+        raise ExternalLibraryError(
+            f"The library reported an invalid privacy cost (epsilon {cost.epsilon}, delta {cost.delta}).",
+            library=job.library,
+        )
+    return cost
+
+
 def _run_without_charge(job: Job) -> None:
     """Dummy query (cost and run on dummy data) or cost estimate (cost on the real data)."""
     with job_time_limit():
@@ -138,7 +150,7 @@ def _run_without_charge(job: Job) -> None:
                 job.dataset, nb_rows=job.request["dummy_nb_rows"], seed=job.request["dummy_seed"]
             )
             adapter = _adapter(job, connector)
-            cost = adapter.cost()
+            cost = _cost(job, adapter)
             response = _query_response(job, cost, adapter.run())
         else:
             response = _estimate_cost(job).to_wire()
@@ -156,7 +168,7 @@ def _estimate_cost(job: Job) -> Cost:
     key = "cost:" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     if (known := cache.get(key)) is not None:
         return Cost(epsilon=known[0], delta=known[1])
-    cost = _adapter(job, connector).cost()
+    cost = _cost(job, _adapter(job, connector))
     cache.set(key, (cost.epsilon, cost.delta), timeout=settings.LOMAS_COST_CACHE_SECONDS)
     return cost
 
@@ -167,7 +179,7 @@ def _run_query(job: Job) -> None:
     try:
         with job_time_limit():
             adapter = _adapter(job, get_connector(dataset))
-            cost = adapter.cost()
+            cost = _cost(job, adapter)
             budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
             response = _query_response(job, cost, adapter.run())
         with transaction.atomic():

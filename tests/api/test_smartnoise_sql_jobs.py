@@ -167,3 +167,13 @@ def test_unreachable_data_source_is_a_500_before_any_job(alice_api, penguin, sub
     assert response.status_code == 500
     assert response.json() == {"type": "InternalServerException"}
     assert not Job.objects.exists()
+
+
+def test_a_cost_the_library_cannot_compute_fails_with_422_and_charges_nothing(alice_api, submit):
+    # snsql's odometer overflows on such amounts and reports a cost of -inf (found by `make fuzz`)
+    body = _body(query_str="SELECT COUNT(*) AS n FROM df", epsilon=3.9369459217983896e16, delta=4.1178726829523984e307)
+    status = _status(alice_api, submit(alice_api, "smartnoise_sql_query", body))
+    assert status.status_code == 422
+    assert status.json()["error"]["type"] == "ExternalLibraryException"
+    assert not LedgerEntry.objects.exists()
+    assert _status(alice_api, submit(alice_api, "smartnoise_sql_query", _body())).status_code == 200

@@ -63,15 +63,7 @@ class BudgetInline(AmountColumns, admin.TabularInline):
     model = Budget
     form = BudgetInlineForm
     formset = BudgetInlineFormSet
-    fields = (
-        "dataset",
-        "initial_epsilon",
-        "spent_epsilon_text",
-        "remaining_epsilon_text",
-        "initial_delta",
-        "spent_delta_text",
-        "remaining_delta_text",
-    )
+    fields = ("dataset", *AmountColumns.amount_fields)
     readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
     extra = 1
 

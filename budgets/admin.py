@@ -96,6 +96,16 @@ def budget_delete(request: HttpRequest, budget: Budget) -> None:
 class AmountColumns:
     """Budget amounts as exact, trimmed numbers ("-" for a budget row not saved yet)."""
 
+    # A budget's amounts on a form: each initial amount (editable) beside its spent and remaining.
+    amount_fields = (
+        "initial_epsilon",
+        "spent_epsilon_text",
+        "remaining_epsilon_text",
+        "initial_delta",
+        "spent_delta_text",
+        "remaining_delta_text",
+    )
+
     @staticmethod
     def _text(budget: Budget, amount: str) -> str:
         return amount_text(getattr(budget, amount)) if budget.pk is not None else "-"
@@ -182,17 +192,7 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
         if obj is None:
             return ["user", "dataset", "initial_epsilon", "initial_delta"]
-        return [
-            "user",
-            "dataset",
-            "initial_epsilon",
-            "spent_epsilon_text",
-            "remaining_epsilon_text",
-            "initial_delta",
-            "spent_delta_text",
-            "remaining_delta_text",
-            "created_at",
-        ]
+        return ["user", "dataset", *self.amount_fields, "created_at"]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -62,6 +62,11 @@ def column_dtypes(document: dict[str, Any]) -> dict[str, str]:
     return {column["name"]: to_pandas_dtype(column["datatype"]) for column in document["tableSchema"]["columns"]}
 
 
+def population_size(document: dict[str, Any]) -> int | None:
+    """The largest number of rows the dataset may hold, by its metadata (None if it says nothing)."""
+    return document.get("maxLength") or document.get("publicLength")
+
+
 def _check_table_counts(document: dict[str, Any]) -> None:
     if "maxContributions" not in document:
         raise InvalidMetadata("Table field 'maxContributions' is required (most rows one privacy unit may hold).")

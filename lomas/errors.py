@@ -15,6 +15,10 @@ NOT_ENOUGH_BUDGET = "Not enough budget for this query epsilon remaining {epsilon
 ADMIN_ONLY = "Only admin users can query this endpoint."
 BAD_TOKEN = "Failed bearer token verification."  # noqa: S105 (a message, not a secret)
 JOB_OF_OTHER_USER = "{user} does not have access to job with uid {uid}."
+PRIVATE_RUN_FAILED = (
+    "The query failed while it ran on the private data. Its cost was charged, since a failure there is a "
+    "release too; the details are withheld because they may depend on the data. Try it on the dummy dataset."
+)
 
 
 class LomasError(Exception):
@@ -46,6 +50,17 @@ class NotEnoughBudget(InvalidQuery):
         super().__init__(NOT_ENOUGH_BUDGET.format(epsilon=epsilon, delta=delta))
 
 
+class DeltaTooLarge(InvalidQuery):
+    """A query whose delta could publish a record outright: δ must stay below 1/n."""
+
+    def __init__(self, *, delta: float, rows: int | None) -> None:
+        if rows is None:
+            reason = "its metadata gives no length (maxLength or publicLength), so only a delta of 0 is accepted"
+        else:
+            reason = f"it may hold {rows} rows, and a delta of 1/{rows} = {1 / rows:.6g} or more can release a record"
+        super().__init__(f"The query's delta {delta:.6g} is too large for this dataset: {reason}.")
+
+
 class UnauthorizedAccess(LomasError):
     """The caller may not do this (403)."""
 
@@ -66,6 +81,13 @@ class ExternalLibraryError(LomasError):
     def to_wire(self) -> dict[str, Any]:
         """The error body, naming the library."""
         return {**super().to_wire(), "library": self.library}
+
+
+class PrivateRunFailed(ExternalLibraryError):
+    """The library failed on the private data: charged, and told without any library text (422)."""
+
+    def __init__(self, *, library: str) -> None:
+        super().__init__(PRIVATE_RUN_FAILED, library=library)
 
 
 class InternalServerError(LomasError):

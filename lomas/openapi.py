@@ -204,7 +204,7 @@ def _admin(success: Any, *, body: bool = False) -> dict[int, Any]:
 
 
 # --- Schema generation ----------------------------------------------------------------------------
-_LIBRARY_MODULE = re.compile(r"^queries\.libraries\.(\w+)$")
+_LIBRARY_MODULE = re.compile(r"^queries\.libraries\.(\w+)")
 
 
 class LomasAutoSchema(AutoSchema):

@@ -93,7 +93,7 @@ def later_in_span(name: str, function: Callable[[], None]) -> Callable[[], None]
 
 
 def trace_adapter(adapter: Adapter) -> Adapter:
-    """The adapter, its validate(), cost() and run() called from outside each recorded as a span."""
+    """The adapter, its validate(), cost(), rehearse() and run() called from outside each recorded as a span."""
     return cast(Adapter, _TracedAdapter(adapter))
 
 
@@ -116,6 +116,9 @@ class _TracedAdapter:
 
     def cost(self, *args: Any, **kwargs: Any) -> Any:
         return self._call("cost", *args, **kwargs)
+
+    def rehearse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("rehearse", *args, **kwargs)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         return self._call("run", *args, **kwargs)

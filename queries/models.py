@@ -34,6 +34,9 @@ class Job(models.Model):
     # Set when a worker starts the job: a job still in progress after it lost its worker.
     lease_until = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The cost of a real query, set as it starts reading private data: from then on it is charged
+    # whatever happens, even if its worker dies.
+    private_run_cost = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -28,11 +28,14 @@ def archive_list_for_user(*, user: User, dataset: Dataset, libraries: list[str] 
 
     By default only libraries whose adapter is `in_previous_queries` are listed:
     lomas-client 0.5.1 raises on any other `dp_library` (spec §2.6). Other clients name
-    the libraries they read.
+    the libraries they read. Charged failures (archived with an `error`) are not listed:
+    the client decodes every record as a query result.
     """
     if libraries is None:
         libraries = [library for library in ADAPTERS if get_adapter(library).in_previous_queries]
-    archives = QueryArchive.objects.filter(user=user, dataset=dataset, dp_library__in=libraries)
+    archives = QueryArchive.objects.filter(user=user, dataset=dataset, dp_library__in=libraries).exclude(
+        response__has_key="error"
+    )
     return [archive_to_wire(archive) for archive in archives.order_by("created_at", "pk")]
 
 

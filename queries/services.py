@@ -1,9 +1,12 @@
 """The query life cycle: submit a job, run it in a worker, hand its result back once.
 
-A real query runs strictly as: claim the user's query slot → cost → budget
-pre-check → run → one transaction that completes the job, locks the budget row,
-re-checks, charges, archives and releases the slot (a failure releases it too). Dummy queries and cost
-estimates never lock, charge or archive (spec §2).
+A real query runs strictly as: claim the user's query slot → validate and cost on the
+twin (dummy rows from the metadata) → budget pre-check → rehearse on the twin → run on
+the private data → one transaction that ends the job, locks the budget row, re-checks,
+charges, archives and releases the slot (a failure before the private data releases it
+too, uncharged). Once the private data is read, the outcome is charged whatever it is: a
+failure there is answered with one fixed message. Dummy queries and cost estimates never
+read private data, lock, charge or archive (spec §2).
 
 A job ends once: it is started, completed and failed by compare-and-set on its row, and
 the ledger refuses a second charge for it. A started job holds a lease
@@ -30,15 +33,25 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import User
 from accounts.services import Actor, audit_record, user_claim_query_slot, user_release_query_slot
+from budgets.amounts import to_charged_float
 from budgets.selectors import budget_check_affordable
 from budgets.services import budget_charge
 from datasets.connectors import get_connector, get_dummy_connector
-from datasets.connectors.base import DataConnector
+from datasets.connectors.base import DataConnector, DatasetUnavailable
+from datasets.metadata import population_size
 from datasets.models import Dataset
 from lomas import logs, metrics, tracing
-from lomas.errors import ExternalLibraryError, InternalServerError, LomasError, ServiceUnavailable
+from lomas.errors import (
+    DeltaTooLarge,
+    ExternalLibraryError,
+    InternalServerError,
+    LomasError,
+    NotEnoughBudget,
+    PrivateRunFailed,
+    ServiceUnavailable,
+)
 from queries.libraries import get_adapter
-from queries.libraries.base import Cost, DPAdapter
+from queries.libraries.base import Cost, DPAdapter, request_scope, twin_connector
 from queries.models import Job, QueryArchive
 from queries.selectors import job_to_wire
 from queries.time_limit import JobTimeLimitExceeded, TimeLimitReached, job_time_limit
@@ -101,10 +114,11 @@ def job_run(*, job_uid: UUID | str) -> None:
     started = time.monotonic()
     try:
         get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
-        if job.kind == Job.Kind.QUERY:
-            _run_query(job)
-        else:
-            _run_without_charge(job)
+        with request_scope():
+            if job.kind == Job.Kind.QUERY:
+                _run_query(job)
+            else:
+                _run_without_charge(job)
     except LomasError as exc:
         job_fail(job=job, error=exc)
     except (TimeLimitReached, SoftTimeLimitExceeded):
@@ -132,18 +146,33 @@ def _adapter(job: Job, connector: DataConnector) -> DPAdapter:
 
 
 def _cost(job: Job, adapter: DPAdapter) -> Cost:
-    """The adapter's cost, refused (422) unless both amounts are finite and non-negative."""
-    cost = adapter.cost()
-    if not all(math.isfinite(amount) and amount >= 0 for amount in (cost.epsilon, cost.delta)):
+    """The adapter's cost as the exact amounts a budget is charged (15 significant digits, rounded up):
+    what is estimated, told and charged from here on.
+
+    Refused (422) unless both amounts are finite and non-negative, and (400) when its delta is not
+    below 1/n for the n rows the dataset may hold.
+    """
+    reported = adapter.cost()
+    if not all(math.isfinite(amount) and amount >= 0 for amount in (reported.epsilon, reported.delta)):
         raise ExternalLibraryError(
-            f"The library reported an invalid privacy cost (epsilon {cost.epsilon}, delta {cost.delta}).",
+            f"The library reported an invalid privacy cost (epsilon {reported.epsilon}, delta {reported.delta}).",
             library=job.library,
         )
+    cost = Cost(epsilon=to_charged_float(reported.epsilon), delta=to_charged_float(reported.delta))
+    rows = population_size(job.dataset.metadata)
+    if cost.delta > 0 and (rows is None or cost.delta * rows >= 1):
+        raise DeltaTooLarge(delta=cost.delta, rows=rows)
     return cost
 
 
+def _twin_cost(job: Job) -> tuple[DPAdapter, Cost]:
+    """The request checked and costed on its twin (dummy rows from the metadata): no private row is read."""
+    twin = _adapter(job, twin_connector(job.dataset.metadata))
+    return twin, _cost(job, twin)
+
+
 def _run_without_charge(job: Job) -> None:
-    """Dummy query (cost and run on dummy data) or cost estimate (cost on the real data)."""
+    """Dummy query (cost and run on dummy data) or cost estimate (on the twin)."""
     with job_time_limit():
         if job.kind == Job.Kind.DUMMY:
             connector = get_dummy_connector(
@@ -160,30 +189,33 @@ def _run_without_charge(job: Job) -> None:
 def _estimate_cost(job: Job) -> Cost:
     """A cost estimate, remembered for LOMAS_COST_CACHE_SECONDS in the cache shared by the workers.
 
-    The key is the library, the request and the dataset's fingerprint (its version, metadata digest
-    and the data source's own fingerprint): a cost is computed again whenever any of them changes.
+    Costs read no private data, so the key is the user, the library, the request and the dataset's
+    metadata version. It names the user: how fast an estimate answers tells nobody what another
+    researcher asked.
     """
-    connector = get_connector(job.dataset)
-    identity = [job.library, job.request, job.dataset.pk, connector.fingerprint()]
+    dataset = job.dataset
+    identity = [job.user.pk, job.library, job.request, dataset.pk, dataset.version, dataset.metadata]
     key = "cost:" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     if (known := cache.get(key)) is not None:
         return Cost(epsilon=known[0], delta=known[1])
-    cost = _cost(job, _adapter(job, connector))
+    _, cost = _twin_cost(job)
     cache.set(key, (cost.epsilon, cost.delta), timeout=settings.LOMAS_COST_CACHE_SECONDS)
     return cost
 
 
 def _run_query(job: Job) -> None:
+    """A real query: every check on the request, the metadata and the twin, then one charged release.
+
+    Whatever happens once private rows are read is a release: a failure there (the time limit
+    included) is charged in full and answered without any library text.
+    """
     user, dataset = job.user, job.dataset
     user_claim_query_slot(user=user, job_uid=job.uid)
     try:
-        with job_time_limit():
-            adapter = _adapter(job, get_connector(dataset))
-            cost = _cost(job, adapter)
-            budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
-            response = _query_response(job, cost, adapter.run())
+        cost, response, failure = _release(job)
         with transaction.atomic():
-            if not job_complete(job=job, result=response):
+            ended = job_fail(job=job, error=failure) if failure else job_complete(job=job, result=response)
+            if not ended:
                 return  # failed meanwhile (lease over): the result is discarded, uncharged
             budget_charge(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta, job_uid=job.uid)
             archive_record(job=job, response=response)
@@ -191,6 +223,37 @@ def _run_query(job: Job) -> None:
             user_release_query_slot(user=user, job_uid=job.uid)
     finally:
         user_release_query_slot(user=user, job_uid=job.uid)
+
+
+def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
+    """Check on the twin, then run on the private data: the cost, the response and the failure, if any.
+
+    Errors before the private rows are read propagate (the job fails, uncharged), and so does a
+    source that cannot be read at all; any other failure after it is the charged failure.
+    """
+    user, dataset = job.user, job.dataset
+    on_private_data = False
+    try:
+        with job_time_limit():
+            twin, cost = _twin_cost(job)
+            budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
+            twin.rehearse()
+            real = _adapter(job, get_connector(dataset))
+            on_private_data = True
+            Job.objects.filter(uid=job.uid).update(private_run_cost=cost.to_wire())
+            return cost, _query_response(job, cost, real.run()), None
+    except (TimeLimitReached, SoftTimeLimitExceeded):
+        if not on_private_data:
+            raise
+        failure: LomasError = JobTimeLimitExceeded(charged=True)
+    except DatasetUnavailable:
+        raise  # the source cannot be read (a server fault, the same for every query): a 500, uncharged
+    except Exception:
+        if not on_private_data:
+            raise
+        logger.exception("job %s failed on the private data; charged, its details withheld", job.uid)
+        failure = PrivateRunFailed(library=job.library)
+    return cost, {**_query_response(job, cost, None), "error": failure.to_wire()}, failure
 
 
 def _query_response(job: Job, cost: Cost, result: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +300,32 @@ def _job_finish(*, job: Job, status: str, status_code: int, **outcome: Any) -> b
 
 
 def job_fail_lost(*, job: Job, reason: str) -> bool:
-    """Fail a job whose worker died (500) and free the query slot it held; False if it had ended."""
-    if not job_fail(job=job, error=InternalServerError(f"worker lost: {reason}")):
-        return False
+    """Fail a job whose worker died (500) and free the query slot it held; False if it had ended.
+
+    A query that had started reading private data is charged its cost all the same: what its
+    researcher observes (the failure) may depend on the data.
+    """
+    error = InternalServerError(f"worker lost: {reason}")
+    with transaction.atomic():
+        if not job_fail(job=job, error=error):
+            return False
+        cost = Job.objects.values_list("private_run_cost", flat=True).get(uid=job.uid)
+        if cost is not None:
+            _charge_lost(job=job, cost=cost, error=error)
     user_release_query_slot(user=job.user, job_uid=job.uid)
     return True
+
+
+def _charge_lost(*, job: Job, cost: dict[str, float], error: LomasError) -> None:
+    """Charge and archive a query that died on the private data (within the caller's transaction)."""
+    try:
+        budget_charge(user=job.user, dataset=job.dataset, epsilon=cost["epsilon"], delta=cost["delta"], job_uid=job.uid)
+    except NotEnoughBudget:
+        logger.error("job %s died on the private data and its budget no longer covers its cost", job.uid)
+        return
+    response = {**cost, "requested_by": job.user.username, "result": None, "error": error.to_wire()}
+    archive_record(job=job, response=response)
+    logger.warning("job %s lost its worker on the private data: charged %s", job.uid, cost)
 
 
 def job_expire(*, job: Job) -> bool:

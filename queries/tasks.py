@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
 from django.db import close_old_connections, connection
 
-import queries.plan_guard  # noqa: F401 (refuses unpickling while plans are handled, in every worker process)
+import queries.libraries.opendp.guard  # noqa: F401 (refuses unpickling while plans are handled, in every worker process)
 from queries.libraries import warm_up_all
 from queries.models import Job
 from queries.services import job_fail_lost, job_run

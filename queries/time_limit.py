@@ -17,7 +17,7 @@ from django.conf import settings
 from lomas.errors import InvalidQuery
 
 TIME_LIMIT_EXCEEDED = (
-    "The job exceeded the time limit of {seconds} s and was stopped; nothing was charged. "
+    "The job exceeded the time limit of {seconds} s and was stopped; {charge}. "
     "Ask for less work (fewer epochs, samples or columns)."
 )
 REFIRE_SECONDS = 1.0
@@ -31,10 +31,14 @@ class TimeLimitReached(BaseException):
 
 
 class JobTimeLimitExceeded(InvalidQuery):
-    """The error of a job that ran longer than the server allows (400)."""
+    """The error of a job that ran longer than the server allows (400).
 
-    def __init__(self) -> None:
-        super().__init__(TIME_LIMIT_EXCEEDED.format(seconds=settings.LOMAS_JOB_TIME_LIMIT))
+    `charged`: the limit struck while the job ran on the private data, so its cost was charged.
+    """
+
+    def __init__(self, *, charged: bool = False) -> None:
+        charge = "its cost was charged, as it had read the private data" if charged else "nothing was charged"
+        super().__init__(TIME_LIMIT_EXCEEDED.format(seconds=settings.LOMAS_JOB_TIME_LIMIT, charge=charge))
 
 
 @contextmanager

@@ -156,3 +156,24 @@ def submit(django_capture_on_commit_callbacks: Any) -> Any:
             return api.post(f"/api/{route}", body, format="json")
 
     return _submit
+
+
+@pytest.fixture
+def spans() -> Any:
+    """Finished tracing spans of this test, kept in memory (an InMemorySpanExporter)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if not hasattr(provider, "lomas_test_exporter"):
+        provider.lomas_test_exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(provider.lomas_test_exporter))
+    exporter = provider.lomas_test_exporter
+    exporter.clear()
+    yield exporter
+    exporter.clear()

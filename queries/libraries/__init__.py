@@ -10,10 +10,10 @@ from rest_framework.serializers import Serializer
 from queries.libraries.base import DPAdapter
 
 ADAPTERS: dict[str, str] = {
-    "smartnoise_sql": "queries.libraries.smartnoise_sql.SmartnoiseSqlAdapter",
-    "smartnoise_synth": "queries.libraries.smartnoise_synth.SmartnoiseSynthAdapter",
-    "diffprivlib": "queries.libraries.diffprivlib.DiffPrivLibAdapter",
-    "opendp": "queries.libraries.opendp.OpenDPAdapter",
+    "smartnoise_sql": "queries.libraries.smartnoise_sql.adapter.SmartnoiseSqlAdapter",
+    "smartnoise_synth": "queries.libraries.smartnoise_synth.adapter.SmartnoiseSynthAdapter",
+    "diffprivlib": "queries.libraries.diffprivlib.adapter.DiffPrivLibAdapter",
+    "opendp": "queries.libraries.opendp.adapter.OpenDPAdapter",
 }
 
 

@@ -1,29 +1,45 @@
 """The interface every DP library adapter implements.
 
 An adapter knows one DP library and a dataframe source; it knows nothing of users,
-budgets, jobs or HTTP. One instance serves exactly one request: cost() may prepare
-work that run() reuses (a fitted model, a built reader). Adapter modules import
-their DP library inside methods, so that web processes can read the request shapes
-without loading it.
+budgets, jobs or HTTP. Adapter modules import their DP library inside methods, so
+that web processes can read the request shapes without loading it.
+
+The privacy contract (see the README, "What a researcher can learn"): everything a
+researcher observes is computed without private rows, or is a charged DP release.
+The service therefore drives an adapter in two roles:
+
+- a *twin* on dummy rows generated from the metadata alone (`twin_connector`): the
+  service calls `validate()`, `cost()` and `rehearse()` on it. Whatever fails there is
+  refused for free with its own message, since it depends on public facts only, and
+  the cost it reports is the one estimated and charged;
+- the *real* adapter, on the private rows: the service calls only `run()`, whose
+  outcome is charged whatever it is. It must not fail because of the values it reads
+  (a failure is answered with one fixed message, charged, and logged for admins).
 """
 
+import json
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import import_module
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from rest_framework import serializers
 
-from budgets.amounts import to_charged_float
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
-from lomas.errors import ExternalLibraryError
 from queries.serializers import DummyFieldsMixin
 
-# Dummy rows a twin adapter runs on to tell whether a library error depends on private data.
-PROBE_ROWS = 100
+# Rows of the dummy twin that cost() and rehearse() run on, and its seed.
+TWIN_ROWS = 100
+TWIN_SEED = 0
+
+Remembered = TypeVar("Remembered")
+_REQUEST_MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("lomas_request_memo", default=None)
 
 
 @dataclass(frozen=True)
@@ -34,8 +50,14 @@ class Cost:
     delta: float
 
     def to_wire(self) -> dict[str, float]:
-        """CostResponse body: the amounts a budget is charged (15 significant digits, rounded up)."""
-        return {"epsilon": to_charged_float(self.epsilon), "delta": to_charged_float(self.delta)}
+        """CostResponse body."""
+        return {"epsilon": self.epsilon, "delta": self.delta}
+
+    def for_group(self, metadata: dict[str, Any]) -> "Cost":
+        """The cost for a person who may hold `maxContributions` rows (k), of a mechanism that is
+        (ε, δ)-DP for one row: (kε, k·e^((k-1)ε)·δ) by group privacy."""
+        k = int(metadata.get("maxContributions", 1))
+        return Cost(epsilon=k * self.epsilon, delta=k * math.exp((k - 1) * self.epsilon) * self.delta)
 
 
 class DPAdapter(ABC):
@@ -77,45 +99,77 @@ class DPAdapter(ABC):
                 return _dummy_request(cls.query_request)
         raise ValueError(f"Unknown job kind {kind!r}.")
 
+    def twin(self) -> "DPAdapter":
+        """The same request on the dummy twin: rows generated from the metadata alone."""
+        return type(self)(body=self.body, connector=twin_connector(self.metadata), metadata=self.metadata)
+
     def validate(self) -> None:  # noqa: B027 (optional hook)
         """Check the request against the metadata, before any data is read.
 
         Raises InvalidQuery for a request that can never run on this dataset.
         """
 
-    def public_reason(
-        self, exc: BaseException, *, probe: Callable[["DPAdapter"], object] | None = None, message: str = ""
-    ) -> str:
-        """What the client may read of a library error: its text can quote private values.
-
-        The text is public when this adapter runs on dummy data, or when `probe` (the same
-        step, run by a twin adapter on dummy data generated from the metadata alone) fails
-        with the same `message` ("{reason}" stands for the text). Otherwise only the
-        exception type is told.
-        """
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(self.connector, DummyConnector):
-            return reason
-        if probe is not None:
-            twin = type(self)(
-                body=self.body, connector=DummyConnector(self.metadata, PROBE_ROWS, 0), metadata=self.metadata
-            )
-            try:
-                probe(twin)
-            except ExternalLibraryError as failure:
-                if failure.message == message.format(reason=reason):
-                    return reason
-            except Exception:  # noqa: S110 (any other outcome withholds the text)
-                pass
-        return f"{type(exc).__name__} (details withheld: they may depend on the private data)"
-
     @abstractmethod
     def cost(self) -> Cost:
-        """The privacy cost of the request; raises only InvalidQuery or ExternalLibraryError."""
+        """The privacy cost of the request, a function of the request and the metadata alone.
+
+        Called on the twin; raises only InvalidQuery or ExternalLibraryError.
+        """
+
+    def rehearse(self) -> None:
+        """Run the request on the twin, so that what can fail fails before private rows are read.
+
+        The default runs it whole; an adapter whose run is long may rehearse a cheaper form of it
+        that exercises the same checks.
+        """
+        self.run()
 
     @abstractmethod
     def run(self) -> dict[str, Any]:
-        """Run the request; returns the JSON-ready `result` of the QueryResponse (wire shape)."""
+        """Run the request; returns the JSON-ready `result` of the QueryResponse (wire shape).
+
+        On private rows it spends exactly the twin's cost() and must be total: no error that
+        depends on the values it reads.
+        """
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """The lifetime of one request's memo (see `remembered`): the service runs each job in one."""
+    token = _REQUEST_MEMO.set({})
+    try:
+        yield
+    finally:
+        _REQUEST_MEMO.reset(token)
+
+
+def remembered(key: Hashable, compute: Callable[[], Remembered]) -> Remembered:
+    """`compute()`, worked out once per request: what the twin finds from public inputs, the real run
+    reuses. Nothing outlives the request, so no answer time tells a researcher what another asked."""
+    memo = _REQUEST_MEMO.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def is_twin(connector: DataConnector) -> bool:
+    """Whether the connector's rows are a twin's (the same for every request on the metadata)."""
+    return isinstance(connector, DummyConnector) and (connector.nb_rows, connector.seed) == (TWIN_ROWS, TWIN_SEED)
+
+
+def twin_connector(metadata: dict[str, Any]) -> DummyConnector:
+    """The dummy rows a twin adapter runs on: TWIN_ROWS rows from the metadata, seeded.
+
+    Generated once per process and metadata version; like every frame, they must not be modified.
+    """
+    return _twin_connector(json.dumps(metadata, sort_keys=True))
+
+
+@lru_cache(maxsize=32)
+def _twin_connector(metadata_json: str) -> DummyConnector:
+    return DummyConnector(json.loads(metadata_json), TWIN_ROWS, TWIN_SEED)
 
 
 @cache

@@ -61,9 +61,9 @@ def _assert_nothing_charged_and_slot_free(alice):
 def test_cost_estimate_reports_the_accountant_total_and_charges_nothing(alice, alice_api, submit):
     status = _status(alice_api, submit(alice_api, "estimate_diffprivlib_cost", _body(target_columns=[""])))
 
-    # The client sends [""] for targets left out of a cost call: none, and a classifier needs them.
-    assert status.status_code == 422
-    assert "requires y to be passed" in status.json()["error"]["message"]
+    # The client sends [""] for targets left out of a cost call: none, and a classifier needs one.
+    assert status.status_code == 400
+    assert "LogisticRegression needs exactly one target column" in status.json()["error"]["message"]
     status = _status(alice_api, submit(alice_api, "estimate_diffprivlib_cost", _body()))
     assert status.status_code == 200
     assert status.json()["result"] == {"epsilon": 1.5, "delta": 0.0}
@@ -149,7 +149,7 @@ def test_privacy_leak_warning_fails_422_and_charges_nothing(alice, alice_api, su
     _assert_nothing_charged_and_slot_free(alice)
 
 
-def test_over_budget_query_is_refused_after_the_fit(alice, alice_api, submit):
+def test_over_budget_query_is_refused_before_the_fit(alice, alice_api, submit):
     greedy = _pipeline(SCALER, {**LOGISTIC, "params": {**LOGISTIC["params"], "epsilon": 9.6}})  # 10.1 > 10
 
     status = _status(alice_api, submit(alice_api, "diffprivlib_query", _body(diffprivlib_json=greedy)))

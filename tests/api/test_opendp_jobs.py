@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import opendp.prelude as dp
+import pandas as pd
 import polars as pl
 import pytest
 from csvw_eo.csvw_to_opendp_context import csvw_to_opendp_context
@@ -175,3 +176,33 @@ def test_invalid_fields_are_400_before_any_job(alice_api, count_body, override, 
     assert response.json()["type"] == "InvalidQueryException"
     assert field in response.json()["message"]
     assert not Job.objects.exists()
+
+
+def test_the_time_limit_on_the_private_rows_is_the_time_limit_error(alice_api, alice, penguin, submit, settings,
+                                                                    _data_dir):  # fmt: skip
+    # given: private rows many enough that a grouped quantile outlasts a one-second limit, while the twin's do not
+    frame = pd.read_csv(_data_dir / "penguin.csv")
+    (_data_dir / "penguin.csv").unlink()
+    pd.concat([frame] * 3000, ignore_index=True).to_csv(_data_dir / "penguin.csv", index=False)
+    settings.LOMAS_JOB_TIME_LIMIT = 1
+
+    def median_mass(query: Any) -> Any:
+        candidates = [2000.0 + 5.0 * step for step in range(1000)]
+        return query.group_by("species").agg(pl.col("body_mass_g").fill_null(4000.0).dp.quantile(0.5, candidates))
+
+    body = {"dataset_name": "PENGUIN", "opendp_json": _plan(penguin, median_mass, epsilon=1.0), "epsilon": 1.0,
+            "delta": None, "rho": None, "approx_zcdp": True}  # fmt: skip
+
+    # when
+    status = submit(alice_api, "opendp_query", body)
+
+    # then: the time limit, not a library error, and charged: the private rows were read
+    assert status.status_code == 400
+    assert status.json()["error"] == {
+        "type": "InvalidQueryException",
+        "message": "The job exceeded the time limit of 1 s and was stopped; its cost was charged, as it had read "
+        "the private data. Ask for less work (fewer epochs, samples or columns).",
+    }
+    assert Budget.objects.get(user=alice, dataset=penguin).spent_epsilon == Decimal(1)
+    alice.lomas_profile.refresh_from_db()
+    assert alice.lomas_profile.may_query is True

@@ -47,7 +47,7 @@ def test_complete_job_is_handed_out_once(alice_api, submit):
 
 def test_dummy_query_runs_on_dummy_data_and_charges_nothing(alice_api, submit):
     accepted = submit(
-        alice_api, "dummy_smartnoise_sql_query", _body(dummy_nb_rows=200, dummy_seed=1, epsilon=100.0, delta=2.0)
+        alice_api, "dummy_smartnoise_sql_query", _body(dummy_nb_rows=200, dummy_seed=1, epsilon=100.0, delta=1e-5)
     )
     result = _status(alice_api, accepted).json()["result"]
     assert result["requested_by"] == "Alice"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from queries.libraries.smartnoise_synth import SmartnoiseSynthAdapter
+from queries.libraries.smartnoise_synth.adapter import SmartnoiseSynthAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "datasets" / "demo" / "metadata"
@@ -39,7 +39,7 @@ def token(bench_stack):
 
 
 def _body(synth_name: str, dataset: str) -> dict:
-    return {"dataset_name": dataset, "synth_name": synth_name, "epsilon": 1.0, "delta": 1e-5,
+    return {"dataset_name": dataset, "synth_name": synth_name, "epsilon": 1.0, "delta": 1e-6,
             "select_cols": DATASETS[dataset][2], "synth_params": {}, "nullable": False, "constraints": "",
             "return_model": False, "condition": "", "nb_samples": 100}  # fmt: skip
 

@@ -1,7 +1,8 @@
 """Crash resistance on a live stack (PostgreSQL, Redis, a Celery worker, gunicorn).
 
-A worker killed with SIGKILL in the middle of a real query: its job fails (500) within a
-bound, nothing is charged and the user queries again. The job broker or the database
+A worker killed with SIGKILL in the middle of a real query, on the private data: its job
+fails (500) within a bound, is charged its cost exactly once (the failure may depend on the
+data), and the user queries again. The job broker or the database
 going away and coming back: submissions answer 503 in the lomas shape, then work again
 without any restart. The broker and the database are reached through TCP proxies the
 tests cut and restore; the shared Redis and PostgreSQL are never stopped.
@@ -135,14 +136,16 @@ def token(stack: LiveStack) -> str:
     return stack.token(USER, PASSWORD)
 
 
-def _wait_started(stack: LiveStack, uid: str, timeout: float = 60) -> None:
+def _wait_reading_private_data(stack: LiveStack, uid: str, timeout: float = 60) -> Decimal:
+    """Once the job runs on the private data (its twin checks done): the epsilon it will be charged."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(stack.env["DATABASE_URL"], autocommit=True) as conn:
         while time.monotonic() < deadline:
-            if conn.execute("SELECT started_at FROM queries_job WHERE uid = %s", [uid]).fetchone()[0]:
-                return
+            (cost,) = conn.execute("SELECT private_run_cost FROM queries_job WHERE uid = %s", [uid]).fetchone()
+            if cost is not None:
+                return Decimal(str(cost["epsilon"]))
             time.sleep(0.2)
-    raise TimeoutError(f"job {uid} did not start")
+    raise TimeoutError(f"job {uid} did not reach the private data")
 
 
 def _charges(stack: LiveStack) -> list[tuple]:
@@ -169,23 +172,26 @@ def _submit(stack: LiveStack, token: str, route: str, body: dict) -> str:
     return accepted.json()["uid"]
 
 
-def _assert_killed_job_failed_uncharged(stack: LiveStack, token: str, uid: str, *, within: float) -> float:
+def _assert_killed_job_failed_and_charged_once(
+    stack: LiveStack, token: str, uid: str, epsilon: Decimal, *, within: float
+) -> float:
     started = time.monotonic()
     failed = stack.wait_job(uid, token, timeout=within)
     elapsed = time.monotonic() - started
     assert failed.status_code == 500
     assert (failed.json()["status"], failed.json()["error"]) == ("failed", LOST)
-    assert _charges(stack) == []
+    assert [(str(job_uid), spent) for job_uid, spent in _charges(stack)] == [(uid, epsilon)]
     spent = stack.post("get_total_spent_budget", token, {"dataset_name": "PENGUIN"}).json()
-    assert spent == {"total_spent_epsilon": 0.0, "total_spent_delta": 0.0}
+    assert Decimal(str(spent["total_spent_epsilon"])) == epsilon
     return elapsed
 
 
-def _assert_next_query_runs_and_is_charged_once(stack: LiveStack, token: str) -> None:
+def _assert_next_query_runs_and_is_charged_once(stack: LiveStack, token: str, killed: str) -> None:
     uid = _submit(stack, token, "smartnoise_sql_query", COUNT)
     done = stack.wait_job(uid, token, timeout=120)
     assert done.status_code == 200, done.text
-    assert [(str(job_uid), epsilon) for job_uid, epsilon in _charges(stack)] == [(uid, Decimal(1))]
+    charged = sorted(str(job_uid) for job_uid, _ in _charges(stack))
+    assert charged == sorted([killed, uid])
 
 
 def _reset_budget(stack: LiveStack) -> None:
@@ -206,21 +212,21 @@ def _reset_budget(stack: LiveStack) -> None:
 def test_a_pool_process_killed_mid_query_fails_its_job_at_once(stack, token):
     # given a slow real query running in the worker's only pool process
     uid = _submit(stack, token, "smartnoise_synth_query", SLOW)
-    _wait_started(stack, uid)
+    epsilon = _wait_reading_private_data(stack, uid)
     time.sleep(1)
     [pool_process] = _children(stack.processes[0].pid)
     # when that process is killed
     os.kill(pool_process, signal.SIGKILL)
-    # then the job fails long before its lease would run out, charges nothing, and the user queries again
-    elapsed = _assert_killed_job_failed_uncharged(stack, token, uid, within=LEASE_SECONDS - 5)
+    # then the job fails long before its lease would run out, is charged once, and the user queries again
+    elapsed = _assert_killed_job_failed_and_charged_once(stack, token, uid, epsilon, within=LEASE_SECONDS - 5)
     sys.stdout.write(f"\njob of a killed pool process failed {elapsed:.1f} s after the kill\n")
-    _assert_next_query_runs_and_is_charged_once(stack, token)
+    _assert_next_query_runs_and_is_charged_once(stack, token, uid)
 
 
 def test_a_whole_worker_killed_mid_query_fails_its_job_when_the_lease_ends(stack, token, tmp_path):
     _reset_budget(stack)
     uid = _submit(stack, token, "smartnoise_synth_query", SLOW)
-    _wait_started(stack, uid)
+    epsilon = _wait_reading_private_data(stack, uid)
     time.sleep(1)
     worker = stack.processes[0]
     # when the worker and its pool process are killed at once, and a new worker is started
@@ -234,9 +240,9 @@ def test_a_whole_worker_killed_mid_query_fails_its_job_when_the_lease_ends(stack
     stack.processes.remove(worker)
     stack.processes.insert(0, stack.start_process("worker0", command, logs))
     # then the job fails once its lease is over (and its message, delivered again, is not run)
-    elapsed = _assert_killed_job_failed_uncharged(stack, token, uid, within=LEASE_SECONDS + 30)
+    elapsed = _assert_killed_job_failed_and_charged_once(stack, token, uid, epsilon, within=LEASE_SECONDS + 30)
     sys.stdout.write(f"\njob of a killed worker failed {elapsed:.1f} s after the kill (lease {LEASE_SECONDS} s)\n")
-    _assert_next_query_runs_and_is_charged_once(stack, token)
+    _assert_next_query_runs_and_is_charged_once(stack, token, uid)
 
 
 def _eventually(call, predicate, timeout: float) -> requests.Response:

@@ -12,29 +12,13 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from datasets.connectors import FRAMES
 from lomas import tracing
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPORTER = InMemorySpanExporter()
 QUERY = {"dataset_name": "PENGUIN", "query_str": "SELECT COUNT(*) AS n FROM df", "epsilon": 1.0, "delta": 1e-5,
          "mechanisms": {}, "postprocess": True}  # fmt: skip
-
-
-@pytest.fixture
-def spans():
-    """Finished spans of this test, kept in memory."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(provider)
-    EXPORTER.clear()
-    yield EXPORTER
-    EXPORTER.clear()
 
 
 def _chain(span, by_id):

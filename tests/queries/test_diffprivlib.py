@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from datasets.connectors.base import DataConnector
 from datasets.connectors.local import PathConnector
 from lomas.errors import ExternalLibraryError, InvalidQuery
-from queries.libraries.diffprivlib import (
+from queries.libraries.diffprivlib.adapter import (
     ALLOWED_MODELS,
     DiffPrivLibAdapter,
     build_pipeline,
@@ -49,6 +49,7 @@ LINEAR = {
     "params": {"fit_intercept": True, "copy_X": True, "epsilon": 2.0, "bounds_X": None, "bounds_y": None,
                "random_state": None, "accountant": ACCOUNTANT},
 }  # fmt: skip
+NAIVE_BAYES = {"type": "_dpl_type:GaussianNB", "name": "nb", "params": {"epsilon": 1.0, "accountant": ACCOUNTANT}}
 KMEANS = {
     "type": "_dpl_type:KMeans",
     "name": "kmeans",
@@ -256,7 +257,7 @@ def test_penguin_scaler_and_logistic_regression_costs_what_its_accountant_spent(
     penguin = adapter(SCALER, LOGISTIC)
     default_spent = BudgetAccountant.load_default(None).total()
 
-    cost = penguin.cost()
+    cost = penguin.twin().cost()
     result = penguin.run()
 
     assert (cost.epsilon, cost.delta) == (1.5, 0.0)
@@ -264,7 +265,7 @@ def test_penguin_scaler_and_logistic_regression_costs_what_its_accountant_spent(
     model = unpickled(result)
     assert isinstance(model, Pipeline)
     check_is_fitted(model)
-    # run() reused the fit of cost(): the model's accountant saw one fit (two spends) in total.
+    # The private fit spent exactly the twin's cost: one fit, two spends.
     assert model.steps[0][1].accountant.total() == (1.5, 0.0)
     assert model.steps[0][1].accountant is model.steps[1][1].accountant
     assert 0.0 <= result["score"] <= 1.0
@@ -314,22 +315,22 @@ def test_a_cost_call_with_the_clients_empty_target_list_fits_an_unsupervised_mod
     assert unpickled(kmeans.run()).steps[0][1].cluster_centers_.shape == (3, 4)
 
 
-def test_a_privacy_leak_warning_is_a_422_blocker() -> None:
-    leaky = adapter(SCALER, with_params(LOGISTIC, data_norm=None))
+def test_a_privacy_leak_warning_is_a_422_blocker_on_the_twin() -> None:
+    leaky = adapter(SCALER, with_params(LOGISTIC, data_norm=None)).twin()
 
     with pytest.raises(ExternalLibraryError, match=r"^PrivacyLeakWarning: Data norm has not been specified") as failure:
-        leaky.cost()
+        leaky.rehearse()
 
     assert failure.value.message.endswith("Lomas server cannot fit pipeline on data, PrivacyLeakWarning is a blocker.")
     assert failure.value.status == 422
     assert failure.value.library == "diffprivlib"
 
 
-def test_a_fit_error_that_dummy_data_reproduces_is_passed_on() -> None:
-    negative_c = adapter(SCALER, with_params(LOGISTIC, C=-1.0))
+def test_a_fit_error_of_the_twin_rehearsal_is_passed_on() -> None:
+    negative_c = adapter(SCALER, with_params(LOGISTIC, C=-1.0)).twin()
 
     with pytest.raises(ExternalLibraryError) as failure:
-        negative_c.cost()
+        negative_c.rehearse()
 
     assert failure.value.message == (
         "Cannot fit pipeline on data because InvalidParameterError: The 'C' parameter of LogisticRegression "
@@ -337,16 +338,31 @@ def test_a_fit_error_that_dummy_data_reproduces_is_passed_on() -> None:
     )
 
 
-def test_a_fit_error_that_depends_on_the_private_rows_is_withheld() -> None:
+def test_private_rows_of_a_single_class_fit_with_every_class_of_the_metadata() -> None:
     frame = PathConnector("penguin.csv", metadata=load("penguin")).get_pandas()
     only_adelie = frame[frame["species"] == "Adelie"].reset_index(drop=True)
 
-    with pytest.raises(ExternalLibraryError) as failure:
-        adapter(SCALER, LOGISTIC, connector=FrameConnector(only_adelie)).cost()
+    model = unpickled(adapter(SCALER, LOGISTIC, connector=FrameConnector(only_adelie)).run())
 
-    assert failure.value.message.startswith("Cannot fit pipeline on data because ")
-    assert "details withheld" in failure.value.message
-    assert "Adelie" not in failure.value.message
+    assert list(model.steps[1][1].classes_) == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_the_cost_reads_no_data_and_the_last_step_must_have_a_dp_score() -> None:
+    class Unreadable(DataConnector):
+        def get_pandas(self) -> pd.DataFrame:
+            raise AssertionError("the data was read")
+
+    assert adapter(SCALER, LOGISTIC, connector=Unreadable()).cost().epsilon == 1.5
+    with pytest.raises(InvalidQuery, match="the last step must be a classifier, LinearRegression or KMeans"):
+        adapter(SCALER, connector=Unreadable()).validate()
+
+
+def test_a_group_of_rows_per_person_multiplies_the_cost_and_the_score_adds_to_it() -> None:
+    metadata = {**load("penguin"), "maxContributions": 3}
+    grouped = DiffPrivLibAdapter(body=adapter().body, connector=adapter().connector, metadata=metadata)
+
+    # Three rows per person: model and score no longer compose in parallel (1.5 + 1.5), times 3.
+    assert grouped.cost().epsilon == pytest.approx(9.0)
 
 
 @pytest.mark.parametrize(
@@ -374,41 +390,43 @@ def test_an_unknown_imputation_strategy_is_400() -> None:
         adapter(imputer_strategy="interpolate").validate()
 
 
-@pytest.mark.parametrize(
-    ("strategy", "train_rows"), [("drop", 266), ("mean", 275), ("median", 275), ("most_frequent", 275)]
-)
-def test_imputation_strategies_decide_which_rows_are_fitted(strategy: str, train_rows: int) -> None:
-    # 344 penguins: 2 lack their measurements and 9 more their sex; the split keeps 80% for training.
-    fitted = unpickled(adapter(features=PENGUIN_FEATURES, targets=["sex"], imputer_strategy=strategy).run())
+@pytest.mark.parametrize(("strategy", "train_rows"), [("mean", 275), ("median", 275), ("most_frequent", 275)])
+def test_imputation_keeps_every_training_position_and_drop_removes_incomplete_rows(
+    strategy: str, train_rows: int
+) -> None:
+    # 344 penguins: the split keeps 275 positions for training (69 = ceil(0.2 * 344) for the test).
+    frame = PathConnector("penguin.csv", metadata=load("penguin")).get_pandas()
+    kept = adapter(targets=["sex"], imputer_strategy=strategy)
+    dropped = adapter(targets=["sex"], imputer_strategy="drop")
 
-    assert fitted.steps[0][1].n_samples_seen_ == train_rows
+    assert len(kept._parts(frame)[0]) == train_rows
+    assert len(dropped._parts(frame)[0]) < train_rows
 
 
-def test_mean_median_and_mode_fill_numbers_and_labels_as_specified() -> None:
+def test_metadata_constants_fill_numbers_and_labels() -> None:
     frame = pd.DataFrame(
         {
             "x": pd.array([1.0, 2.0, 9.0, None], dtype="float64"),
             "n": pd.array([1, 1, 4, None], dtype="Int64"),
-            "label": pd.array(["a", "b", "b", None], dtype="string"),
+            "label": pd.array(["b", "b", "b", None], dtype="string"),
         }
     )
+    metadata = {"maxContributions": 1, "tableSchema": {"columns": [
+        {"name": "x", "datatype": "double", "minimum": 0, "maximum": 10},
+        {"name": "n", "datatype": "integer", "minimum": 0, "maximum": 10, "keyValues": [3, 7]},
+        {"name": "label", "datatype": "string", "keyValues": ["b", "a"]},
+    ]}}  # fmt: skip
     filled = {}
     for strategy in ("mean", "median", "most_frequent"):
-        probe = adapter(KMEANS, features=["x", "n"], targets=["label"], imputer_strategy=strategy,
-                        connector=FrameConnector(frame))  # fmt: skip
-        probe.metadata = {"tableSchema": {"columns": [
-            {"name": "x", "datatype": "double", "minimum": 0, "maximum": 10},
-            {"name": "n", "datatype": "integer", "minimum": 0, "maximum": 10},
-            {"name": "label", "datatype": "string"},
-        ]}}  # fmt: skip
-        probe.test_size = 0.25
-        x_train, x_test, y_train, y_test = probe._split()
-        filled[strategy] = (pd.concat([x_train, x_test]).sort_index(), sorted([*y_train, *y_test]))
+        body = adapter(NAIVE_BAYES, features=["x", "n"], targets=["label"], imputer_strategy=strategy).body
+        probe = DiffPrivLibAdapter(body=body, connector=FrameConnector(frame), metadata=metadata)
+        prepared, usable = probe._prepared(frame)
+        assert usable.all()
+        filled[strategy] = prepared.loc[3].tolist()
 
-    assert filled["mean"][0].loc[3].tolist() == [4.0, 2.0]
-    assert filled["median"][0].loc[3].tolist() == [2.0, 1.0]
-    assert filled["most_frequent"][0].loc[3].tolist() == [1.0, 1.0]
-    assert filled["mean"][1] == filled["median"][1] == filled["most_frequent"][1] == ["a", "b", "b", "b"]
+    # The midpoint of the bounds (mean, median), the first declared category (most_frequent), the first class.
+    assert filled["mean"] == filled["median"] == [5.0, 5.0, "a"]
+    assert filled["most_frequent"] == [5.0, 3.0, "a"]
 
 
 def test_a_seed_outside_the_split_range_is_400() -> None:

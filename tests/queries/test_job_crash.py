@@ -1,8 +1,9 @@
-"""A job ends once, is charged at most once, and fails (500, nothing charged, slot freed) when its
-worker dies: reported by Celery, seen when its message comes again, or seen when it is polled
-after its lease."""
+"""A job ends once, is charged at most once, and fails (500, slot freed) when its worker dies:
+reported by Celery, seen when its message comes again, or seen when it is polled after its lease.
+It charges nothing unless it had started reading private data."""
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 from accounts.selectors import user_may_query
 from accounts.services import user_claim_query_slot
 from budgets.models import Budget, LedgerEntry
-from queries.models import Job
+from queries.models import Job, QueryArchive
 from queries.services import job_complete, job_run, job_submit
 from queries.tasks import job_run_task
 
@@ -111,3 +112,30 @@ def test_a_lost_worker_report_after_the_job_completed_changes_nothing(alice, ali
 
     assert Job.objects.get(uid=uid).status == Job.Status.COMPLETE
     assert LedgerEntry.objects.filter(job_uid=uid).count() == 1
+
+
+def test_a_query_that_lost_its_worker_on_the_private_data_is_charged_all_the_same(alice, alice_api, penguin):
+    """The failure a researcher sees may depend on the private rows the worker had started reading."""
+    job = _running_job(alice, penguin, lease_left=timedelta(minutes=5))
+    Job.objects.filter(uid=job.uid).update(private_run_cost={"epsilon": 1.0, "delta": 1.5e-5})  # where it had got
+
+    task_failure.send(
+        sender=job_run_task, task_id="t", exception=WorkerLostError("signal 9"), args=[str(job.uid)], kwargs={}
+    )
+
+    job.refresh_from_db()
+    assert (job.status, job.status_code, job.error) == (Job.Status.FAILED, 500, LOST)
+    (charge,) = LedgerEntry.objects.filter(job_uid=job.uid)
+    assert (charge.epsilon, charge.delta) == (1, Decimal("0.000015"))
+    assert QueryArchive.objects.get(job_uid=job.uid).response["error"] == LOST
+    assert user_may_query(user=alice)
+    assert alice_api.get(f"/api/status/{job.uid}").status_code == 500
+
+
+def test_a_real_query_marks_its_cost_as_it_reads_private_data_and_a_refused_one_does_not(alice, alice_api, submit):
+    ran = submit(alice_api, "smartnoise_sql_query", _body()).json()["uid"]
+    refused = submit(alice_api, "smartnoise_sql_query", {**_body(), "query_str": "SELECT nope FROM df"}).json()["uid"]
+
+    (charge,) = LedgerEntry.objects.filter(job_uid=ran)
+    assert Job.objects.get(uid=ran).private_run_cost == {"epsilon": float(charge.epsilon), "delta": float(charge.delta)}
+    assert Job.objects.get(uid=refused).private_run_cost is None

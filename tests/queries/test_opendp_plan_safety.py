@@ -29,10 +29,10 @@ from budgets.models import LedgerEntry
 from datasets.connectors.dummy import DummyConnector
 from datasets.connectors.local import PathConnector
 from lomas.errors import InvalidQuery
-from queries.libraries.opendp import OpenDPAdapter
-from queries.libraries.polars_plan import MalformedPlan, UnsafePlan, check_plan
+from queries.libraries.opendp.adapter import OpenDPAdapter
+from queries.libraries.opendp.guard import PICKLE_REFUSED, PickleRefused, plan_handling
+from queries.libraries.opendp.plan import MalformedPlan, UnsafePlan, check_plan
 from queries.models import QueryArchive
-from queries.plan_guard import PICKLE_REFUSED, PickleRefused, plan_handling
 
 DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
 PENGUIN = json.loads((DEMO / "metadata" / "penguin.json").read_text(encoding="utf-8"))
@@ -221,7 +221,8 @@ def test_the_client_opendp_library_path_is_replaced_by_the_servers(
 
     result = adapter(encoded(plan)).run()
 
-    assert json.loads(result["value"]) == [{"len": 344}]
+    [row] = json.loads(result["value"])
+    assert abs(row["len"] - 344) < 40  # a noisy count: the server's OpenDP ran
     assert not marker.exists()
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,7 +16,7 @@ from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
 from datasets.connectors.local import PathConnector
 from lomas.errors import ExternalLibraryError, InvalidQuery
-from queries.libraries.smartnoise_synth import QueryRequest, SmartnoiseSynthAdapter
+from queries.libraries.smartnoise_synth.adapter import QueryRequest, SmartnoiseSynthAdapter
 
 DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
 FEW_COLUMNS = ["species", "island", "sex", "flipper_length_mm"]
@@ -110,11 +111,11 @@ def test_marginal_synthesizer_costs_its_budget_and_samples_within_the_metadata(s
     assert (cost.epsilon, cost.delta) == expected_cost
     assert len(frame) == 40
     assert_within_metadata(frame, FEW_COLUMNS)
-    assert connector.reads == 1  # one fit serves cost and result
+    assert connector.reads == 1  # the cost reads no row, the run reads them once
 
 
 @pytest.mark.slow
-def test_dpctgan_is_charged_its_last_reported_epsilon_and_samples_every_column():
+def test_dpctgan_is_charged_its_planned_epsilon_and_samples_every_column():
     penguin_columns = [column["name"] for column in load("penguin")["tableSchema"]["columns"]]
     synth = adapter("dpctgan", select_cols=[], nullable=True, synth_params={"epochs": 2, "batch_size": 50})
     cost = synth.cost()
@@ -186,6 +187,77 @@ def test_dummy_data_fits_too():
     synth = adapter("mwem", dummy)
     assert synth.cost().epsilon == 1.0
     assert_within_metadata(samples_of(synth.run()), FEW_COLUMNS)
+
+
+# --- costs, plans and rehearsals -------------------------------------------------------------------
+
+
+def test_dpctgan_trains_only_the_epochs_its_epsilon_affords():
+    synth = adapter("dpctgan", epsilon=0.5, synth_params={"epochs": 300, "batch_size": 50})
+    plan = synth._training_plan
+    assert 1 <= plan.epochs < 300
+    assert synth.cost().epsilon == plan.epsilon <= 0.5
+    assert adapter("dpctgan", epsilon=0.5, synth_params={"epochs": plan.epochs + 1, "batch_size": 50}).cost() == (
+        synth.cost()
+    )
+
+
+def test_mwem_iterations_and_width_come_from_the_published_row_count():
+    kwargs = adapter("mwem")._synth_kwargs
+    assert (kwargs["iterations"], kwargs["marginal_width"]) == (30, 2)  # ceil(log10 344) * 10; 344 <= 10 000 rows
+    assert adapter("mwem", synth_params={"iterations": 7})._synth_kwargs["iterations"] == 7
+
+
+@pytest.mark.parametrize(
+    ("synth_name", "overrides", "error", "message"),
+    [
+        ("mwem", {"condition": "wingspan > 3"}, InvalidQuery, "Error sampling: Could not evaluate `condition`"),
+        ("aim", {"condition": "wingspan > 3"}, InvalidQuery, "Error sampling: Could not evaluate `condition`"),
+        ("mst", {"constraints": '{"flipper_length_mm": {"type": "MinMaxTransformer", '
+                 '"params": {"lower": 150.0, "upper": 250.0}}}'}, ExternalLibraryError, "Error fitting model"),
+        ("aim", {"constraints": '{"flipper_length_mm": {"type": "MinMaxTransformer", '
+                 '"params": {"lower": 150.0, "upper": 250.0}}}'}, ExternalLibraryError, "Error fitting model"),
+    ],
+)  # fmt: skip
+def test_rehearsal_on_the_twin_fails_where_the_real_run_would(synth_name, overrides, error, message):
+    twin = adapter(synth_name, DummyConnector(load("penguin"), 100, 0), **overrides)
+    with pytest.raises(error, match=f"^{message}"):
+        twin.rehearse()
+
+
+def test_aim_with_fewer_rounds_than_columns_is_refused():
+    with pytest.raises(InvalidQuery, match=r"^synth_params\['rounds'\] must be at least 4"):
+        adapter("aim", synth_params={"rounds": 3}).validate()
+
+
+def test_mwem_in_place_update_is_the_librarys_multiplicative_weights():
+    from snsynth.mwem import Cuboid, MWEMSynthesizer
+
+    from queries.libraries.smartnoise_synth.adapter import _mwem_public_domain
+
+    rng = np.random.default_rng(1)
+    dimensions = [3, 4, 5]
+    synthetic = rng.random(dimensions) * 10
+    queries = [Cuboid.make_cuboid(dimensions, columns) for columns in ([0, 1], [1, 2], [0, 1, 2])]
+    measured = {index: list(rng.random(len(cuboid.queries)) * 20) for index, cuboid in enumerate(queries)}
+    model = MWEMSynthesizer(epsilon=1.0)
+    expected = MWEMSynthesizer._multiplicative_weights(model, synthetic.copy(), queries, measured, None, 5)
+    with _mwem_public_domain(model, dimensions, 100):
+        updated = model._multiplicative_weights(synthetic.copy(), queries, measured, None, 5)
+    np.testing.assert_allclose(updated, expected, rtol=1e-9)
+    assert "_multiplicative_weights" not in vars(model)  # the library's method again, for pickling
+
+
+def test_dpctgan_noise_is_not_seeded():
+    import torch
+
+    after_training = []
+    for _ in range(2):
+        adapter(
+            "dpctgan", DummyConnector(load("penguin"), 100, 0), synth_params={"epochs": 3, "batch_size": 50}
+        ).rehearse()
+        after_training.append(torch.rand(1).item())  # snsynth's Discriminator() seeds torch with 0
+    assert after_training[0] != after_training[1]
 
 
 # --- the fitted model -----------------------------------------------------------------------------
@@ -285,14 +357,15 @@ def test_a_column_without_categories_or_bounds_needs_a_constraint():
     assert list(samples_of(synth.run()).columns) == ["Sex"]
 
 
-def test_fit_failure_on_private_data_withholds_the_library_message():
-    synth = adapter("dpctgan", synth_params={"epochs": 1})  # default batch_size 500 > 344 rows
-    with pytest.raises(ExternalLibraryError) as failed:
+def test_batch_larger_than_the_published_row_count_is_refused_before_reading_data():
+    connector = CountingConnector()
+    synth = adapter("dpctgan", connector, synth_params={"epochs": 1})  # default batch_size 500 > 344 published rows
+    with pytest.raises(InvalidQuery) as refused:
         synth.cost()
-    assert failed.value.message == (
-        "Error fitting model: the batch is larger than the dataset allows: try a smaller batch_size in synth_params."
+    assert (
+        refused.value.message == "synth_params['batch_size'] must be at most the dataset's published row count (344)."
     )
-    assert "344" not in failed.value.message
+    assert connector.reads == 0
 
 
 def test_nb_samples_is_capped_by_configuration(settings):

@@ -1,17 +1,28 @@
 """Smartnoise-Synth (spec §3.2): differentially private synthetic data from one fitted synthesizer.
 
-The table transformer is built and fitted from the csvw-eo metadata alone (categories,
-bounds), never from the private rows, so the synthesizer's own privacy accounting is
-the whole cost. One adapter instance fits once: cost() fits and reads the synthesizer's
-spend, run() samples that fit or returns it pickled (server → client only).
+What leaves the server is a DP release or public: the table transformer is built and fitted
+from the csvw-eo metadata alone (categories, bounds), never from the private rows; the cost
+is the synthesizer's accounting computed from the request and the metadata (no fit, no row);
+the returned model holds nothing computed exactly on rows (see `_without_training_data`).
+Synthesizers whose accounting reads the rows are refused (`REFUSED`), dpctgan is trained by
+`dpctgan.py` as its accountant assumes, and what MWEM (its histogram domain and
+total) and MST (its known total) would take from the private row count comes from the metadata.
+rehearse() runs the same path on the twin with the least work, so that it stays cheap.
+
+Custom `constraints` are hostile input: they are checked against the metadata on every value a
+column can take (`_check_total`) before any row is read, so that the real fit cannot fail, or
+produce a non-finite value, because of what the rows hold.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import inspect
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,7 +34,6 @@ from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.base import Cost, DPAdapter
@@ -33,15 +43,32 @@ if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web pro
     from snsynth.transform.base import ColumnTransformer
     from snsynth.transform.table import TableTransformer
 
+    from queries.libraries.smartnoise_synth.dpctgan import TrainingPlan
+
 LIBRARY = "smartnoise_synth"
 SAMPLES_TYPE = "sn_synth_samples"
 MARGINAL_SYNTHS = ("aim", "mwem", "mst")  # fitted on binned ("cube") data
 GAN_SYNTHS = ("dpctgan", "patectgan", "pategan", "dpgan")  # fitted on min-max scaled data
 SYNTH_NAMES = (*MARGINAL_SYNTHS, "pacsynth", *GAN_SYNTHS)
-GAN_EPOCH_DEFAULTS = {"dpctgan": 300, "patectgan": 300, "dpgan": 1000}  # the library's defaults
+GAN_EPOCH_DEFAULTS = {"dpctgan": 300}  # the library's default
 BINS = 10
 MARGINAL_DEFAULT_DELTA = 1e-9  # aim's and mst's own default
 PATEGAN_MIN_ROWS = 1000
+# Synthesizers the server refuses, and why (their spend or their training reads the rows).
+REFUSED = {
+    "pacsynth": "pacsynth synthesizer not supported due to Rust panic. Please select another Synthesizer.",
+    "patectgan": "patectgan is not offered: its PATE accounting is computed from the teachers' votes on the private "
+    "rows and its teacher count from the private row count, so its cost would read the data. Use dpctgan.",
+    "pategan": "pategan is not offered: its PATE accounting is computed from the teachers' votes on the private "
+    "rows, so its cost would read the data. Use dpctgan.",
+    "dpgan": "dpgan is not offered: it sets its gradient clipping bound from gradient norms measured on the "
+    "private rows, which no accountant covers. Use dpctgan.",
+}
+ESTIMATED_SYNTHS = ("aim", "mst")  # fitted by graphical-model estimation, which a rehearsal skips
+REHEARSAL_SAMPLES = 20  # rows a rehearsal samples: the same code path as the real run, on fewer rows
+# What a rehearsal changes in the synthesizer's settings to do the least work (dpctgan: one step).
+REHEARSAL_PARAMS: dict[str, dict[str, int]] = {"mwem": {"iterations": 1, "mult_weights_iterations": 1}}
+MWEM_WIDE_ROWS = 10_000  # MWEM measures 3-way marginals above this many rows, 2-way below (its own rule)
 PRIVACY_ID_FAKE = "uuid4"
 # Faker methods a custom AnonymizationTransformer may name.
 FAKES = frozenset({"uuid4", "name", "first_name", "last_name", "email", "phone_number", "address", "city", "pyint"})
@@ -138,7 +165,6 @@ _GAN_COMMON: dict[str, ParamCheck] = {
     "batch_size": _integer(2, 100_000),
     "discriminator_steps": _integer(1, 100),
     "epochs": _integer(1),
-    "pac": _integer(1, 100),
     "loss": _one_of("cross_entropy", "wasserstein"),
 }
 # Constructor keyword arguments a request may set, by synthesizer (epsilon and delta come from the request).
@@ -162,32 +188,15 @@ SYNTH_PARAMS: dict[str, dict[str, ParamCheck]] = {
         "rounds": _integer(1, 10_000),
     },
     "mst": {},
-    "dpctgan": {**_GAN_COMMON, "sigma": _number(1000.0), "max_per_sample_grad_norm": _number(1000.0)},
-    "patectgan": {
+    # pac=1 only: packing rows would make one row's presence shift every pack after it (no per-row clipping).
+    "dpctgan": {
         **_GAN_COMMON,
-        "binary": _flag,
-        "regularization": _one_of(None, "dragan"),
-        "teacher_iters": _integer(1, 1000),
-        "student_iters": _integer(1, 1000),
-        "sample_per_teacher": _integer(1, 1_000_000),
-        "noise_multiplier": _number(1000.0),
-        "moments_order": _integer(1, 1000),
-    },
-    "pategan": {
-        "binary": _flag,
-        "latent_dim": _integer(1, 4096),
-        "batch_size": _integer(1, 100_000),
-        "teacher_iters": _integer(1, 1000),
-        "student_iters": _integer(1, 1000),
-    },
-    "dpgan": {
-        "binary": _flag,
-        "latent_dim": _integer(1, 4096),
-        "batch_size": _integer(1, 100_000),
-        "epochs": _integer(1),
+        "pac": _one_of(1),
+        "sigma": _number(1000.0),
+        "max_per_sample_grad_norm": _number(1000.0),
     },
 }
-QUIET = {"mwem", "aim", "mst", "dpctgan", "patectgan"}  # constructors taking verbose=
+QUIET = {"mwem", "aim", "mst", "dpctgan"}  # constructors taking verbose=
 NO_DELTA = {"mwem"}  # pure ε-DP: no delta argument, charged (ε, 0)
 
 
@@ -215,6 +224,19 @@ class ColumnPlan:
             return [self.lower, self.upper]
         return []
 
+    @property
+    def probe_values(self) -> list[Any]:
+        """Values whose encoding shows the column's transformer total on every value the column can hold.
+
+        A finite domain is enumerated. On a bounded interval every allowed transformer is monotone,
+        so its image is the interval between the images of the bounds: the bounds and the middle.
+        """
+        if self.kind == "numeric":
+            return [self.lower, (self.lower + self.upper) / 2, self.upper]
+        if self.kind == "datetime":
+            return [self.lower, self.lower + (self.upper - self.lower) / 2, self.upper]
+        return self.public_values
+
 
 def plan_column(column: dict[str, Any]) -> ColumnPlan:
     """The column's encoding: privacy ids anonymised, keyValues categorical, bounded numbers and dates."""
@@ -235,14 +257,13 @@ def plan_column(column: dict[str, Any]) -> ColumnPlan:
 
 
 class SmartnoiseSynthAdapter(DPAdapter):
-    """One smartnoise-synth request: one synthesizer fitted once, costed by its own accounting."""
+    """One smartnoise-synth request: one synthesizer, costed from the request and the metadata."""
 
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
     library_modules = ("snsynth", "snsynth.transform", "snsynth.mwem", "snsynth.mst.mst", "snsynth.aim",
-                       "snsynth.pytorch.nn.dpctgan", "snsynth.pytorch.nn.patectgan", "snsynth.pytorch.nn.pategan",
-                       "snsynth.pytorch.nn.dpgan")  # fmt: skip
+                       "snsynth.pytorch.nn.dpctgan", "opacus")  # fmt: skip
     in_previous_queries: ClassVar[bool] = False  # lomas-client 0.5.1 cannot decode these records
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
@@ -257,7 +278,6 @@ class SmartnoiseSynthAdapter(DPAdapter):
         self.return_model: bool = bool(body.get("return_model", False))
         self.condition: str = body.get("condition") or ""
         self.nb_samples: int = int(body.get("nb_samples", 200))
-        self._model: Any = None
 
     @property
     def is_marginal(self) -> bool:
@@ -266,44 +286,84 @@ class SmartnoiseSynthAdapter(DPAdapter):
 
     def validate(self) -> None:
         """Everything that depends only on the request and the metadata (no data is read)."""
-        if self.synth_name == "pacsynth":
-            raise InvalidQuery(
-                "pacsynth synthesizer not supported due to Rust panic. Please select another Synthesizer."
+        if self.synth_name == "pategan" and (self._public_rows or 0) < PATEGAN_MIN_ROWS:
+            raise ExternalLibraryError(
+                f"pategan not reliable with this dataset (fewer than {PATEGAN_MIN_ROWS} rows).", library=LIBRARY
             )
+        if self.synth_name in REFUSED:
+            raise InvalidQuery(REFUSED[self.synth_name])
         if self.synth_name == "mst" and self.return_model:
             raise InvalidQuery(
                 "mst synthesizer cannot be returned, only samples. Please, change model or set `return_model=False`."
             )
         if self.delta == 0 and self.synth_name not in NO_DELTA:
             raise InvalidQuery(f"{self.synth_name} needs delta > 0 (or null for its default).")
-        if self.synth_name == "pategan" and (self._public_rows or 0) < PATEGAN_MIN_ROWS:
-            raise ExternalLibraryError(
-                f"pategan not reliable with this dataset (fewer than {PATEGAN_MIN_ROWS} rows).", library=LIBRARY
-            )
+        if self.synth_name in {"mwem", "mst", "dpctgan"} and not self._public_rows:
+            raise InvalidQuery(f"{self.synth_name} needs the dataset's row count, which its metadata does not publish.")
         _ = self._synth_kwargs
         _ = self._table_transformer
+        if self.synth_name == "dpctgan":
+            _ = self._training_plan
+        marginals = len(_output_cardinalities(self._table_transformer))
+        if self.synth_name == "aim" and self._synth_kwargs.get("rounds", marginals) < marginals:
+            # AIM spends 0.9 / rounds of its budget on each 1-way marginal first: fewer rounds overspend (NaN).
+            raise InvalidQuery(f"synth_params['rounds'] must be at least {marginals} (the number of encoded columns).")
 
     def cost(self) -> Cost:
-        """The synthesizer's spend after the fit (spec §3.2 rules)."""
-        model = self._fit()
+        """The synthesizer's spend, from the request and the metadata: no fit, no row.
+
+        snsynth's accounting is for one row; a person with `maxContributions` rows costs more.
+        """
+        self.validate()
         if self.synth_name == "mwem":
-            return Cost(epsilon=float(model.epsilon), delta=0.0)
-        if self.synth_name == "dpctgan":
-            if not model.epsilon_list:
-                raise ExternalLibraryError("dpctgan reported no privacy spend.", library=LIBRARY)
-            return Cost(epsilon=float(model.epsilon_list[-1]), delta=float(model.delta))
-        return Cost(epsilon=float(model.epsilon), delta=float(model.delta))
+            per_row = Cost(epsilon=self.epsilon, delta=0.0)
+        elif self.synth_name == "dpctgan":
+            per_row = Cost(epsilon=self._training_plan.epsilon, delta=self._training_plan.delta)
+        else:
+            per_row = Cost(epsilon=self.epsilon, delta=self._delta)
+        return per_row.for_group(self.metadata)
+
+    def rehearse(self) -> None:
+        """The real run's path on the twin with the least work: the same transformers, encoding,
+        synthesizer and output, with one MWEM iteration and one dpctgan step. AIM and MST run their
+        fit up to their first measurement (their estimation alone takes longer than a real MWEM fit),
+        and the condition is evaluated on the twin's rows instead of on samples."""
+        self.validate()
+        model = self._fit(rehearsal=True)
+        if self.synth_name in ESTIMATED_SYNTHS:
+            self._check_condition()
+            if self.return_model:
+                pickle.dumps(_without_training_data(model))
+            return
+        self._release(model, nb_samples=min(self.nb_samples, REHEARSAL_SAMPLES))
+
+    def _check_condition(self) -> None:
+        """The condition parsed and evaluated as sample_conditional does, on this adapter's rows."""
+        if not self.condition:
+            return
+        from snsql.sql.parse import QueryParser
+        from snsynth import Synthesizer
+
+        try:
+            query = f"SELECT * FROM DUMMY WHERE {self.condition}"  # noqa: S608 (parsed, never executed)
+            condition = QueryParser().query(query).where.condition
+            Synthesizer._evaluate_condition(self._training_frame(), condition, [], None)
+        except Exception as exc:
+            raise InvalidQuery(f"Error sampling: Could not evaluate `condition` {self.condition}: {exc}") from exc
 
     def run(self) -> dict[str, Any]:
         """Samples of the fitted synthesizer, or the synthesizer itself (base64 pickle)."""
-        model = self._fit()
+        self.validate()
+        return self._release(self._fit(), nb_samples=self.nb_samples)
+
+    def _release(self, model: Any, *, nb_samples: int) -> dict[str, Any]:
         if self.return_model:
             return {"type": LIBRARY, "model": base64.b64encode(pickle.dumps(_without_training_data(model))).decode()}
         try:
             if self.condition:
-                samples = model.sample_conditional(self.nb_samples, self.condition)
+                samples = model.sample_conditional(nb_samples, self.condition)
             else:
-                samples = model.sample(self.nb_samples)
+                samples = model.sample(nb_samples)
         except ValueError as exc:  # the synthesizer has been released: its messages are public
             raise InvalidQuery(f"Error sampling: {exc}") from exc
         except Exception as exc:
@@ -312,34 +372,68 @@ class SmartnoiseSynthAdapter(DPAdapter):
 
     # --- fitting --------------------------------------------------------------------------------
 
-    def _fit(self) -> Any:
-        if self._model is not None:
-            return self._model
+    def _fit(self, *, rehearsal: bool = False) -> Any:
+        """A synthesizer fitted on this adapter's rows (a rehearsal: with the least work)."""
         from snsynth import Synthesizer
 
-        self.validate()
+        kwargs = {**self._synth_kwargs, **(REHEARSAL_PARAMS.get(self.synth_name, {}) if rehearsal else {})}
         try:
-            model = Synthesizer.create(synth=self.synth_name, epsilon=self.epsilon, **self._synth_kwargs)
+            model = Synthesizer.create(synth=self.synth_name, epsilon=self.epsilon, **kwargs)
         except Exception as exc:  # depends only on the request
             raise ExternalLibraryError(f"Error creating model: {type(exc).__name__}: {exc}", library=LIBRARY) from exc
-        data = self._training_frame()
         try:
-            model.fit(data, transformer=self._table_transformer, preprocessor_eps=0.0, nullable=self.nullable)
+            if self.synth_name == "dpctgan":
+                self._fit_dpctgan(model, rehearsal=rehearsal)
+            elif self.synth_name == "mwem":
+                with _mwem_public_domain(model, _output_cardinalities(self._table_transformer), self._public_rows):
+                    self._fit_library(model)
+            elif self.synth_name == "mst":
+                with _mst_public_total(model, self._public_rows, estimate=not rehearsal):
+                    self._fit_library(model)
+            elif rehearsal:  # aim: up to its workload
+                with _replaced(model, "AIM", lambda data, workload: None):
+                    self._fit_library(model)
+            else:
+                self._fit_library(model)
         except Exception as exc:
-            raise ExternalLibraryError(f"Error fitting model: {self._public_reason(exc)}", library=LIBRARY) from exc
-        self._model = model
+            raise ExternalLibraryError(f"Error fitting model: {type(exc).__name__}: {exc}", library=LIBRARY) from exc
         return model
 
-    def _public_reason(self, exc: Exception) -> str:
-        """The library's message on dummy data; on private data only a hint that quotes no value."""
-        if isinstance(self.connector, DummyConnector):
-            return self.public_reason(exc)
-        text = str(exc)
-        if "sample_rate" in text:
-            return "the batch is larger than the dataset allows: try a smaller batch_size in synth_params."
-        if "too small to create a private dataset" in text:
-            return "epsilon is too small for this synthesizer: increase epsilon (or sigma)."
-        return self.public_reason(exc)
+    def _fit_library(self, model: Any) -> None:
+        model.fit(self._training_frame(), transformer=self._table_transformer, preprocessor_eps=0.0,
+                  nullable=self.nullable)  # fmt: skip
+
+    def _fit_dpctgan(self, model: Any, *, rehearsal: bool) -> None:
+        from queries.libraries.smartnoise_synth.dpctgan import train
+
+        plan = self._training_plan
+        if rehearsal:
+            plan = dataclasses.replace(plan, epochs=1, steps_per_epoch=1)
+        model._transformer = self._table_transformer
+        train(model, self._encoded_training_rows(), plan)
+
+    def _encoded_training_rows(self) -> np.ndarray:
+        """The training rows through the table transformer, as the GANs read them (None as 0)."""
+        encoded = self._table_transformer.transform(self._training_frame())
+        width = self._table_transformer.output_width
+        return np.array([[0.0 if value is None else float(value) for value in row] for row in encoded]).reshape(
+            -1, width
+        )
+
+    @cached_property
+    def _training_plan(self) -> TrainingPlan:
+        """dpctgan's steps, sampling rate and spend: from the request and the published row count."""
+        from snsynth.pytorch.nn.dpctgan import DPCTGAN
+
+        from queries.libraries.smartnoise_synth.dpctgan import plan_training
+
+        defaults = inspect.signature(DPCTGAN.__init__).parameters
+        setting = {name: self._synth_kwargs.get(name, defaults[name].default)
+                   for name in ("batch_size", "epochs", "sigma")}  # fmt: skip
+        return plan_training(
+            batch_size=setting["batch_size"], public_rows=self._public_rows, epochs=setting["epochs"],
+            sigma=setting["sigma"], delta=self._delta, epsilon=self.epsilon,
+        )  # fmt: skip
 
     @cached_property
     def _public_rows(self) -> int | None:
@@ -361,13 +455,15 @@ class SmartnoiseSynthAdapter(DPAdapter):
             kwargs.setdefault("epochs", min(GAN_EPOCH_DEFAULTS[self.synth_name], cap))
             if kwargs["epochs"] > cap:
                 raise InvalidQuery(f"synth_params['epochs'] must be at most {cap} on this server.")
+        if self.synth_name == "mwem":  # the library would derive both from the private row count
+            kwargs.setdefault("iterations", int(np.ceil(np.log10(self._public_rows))) * 10)
+            kwargs.setdefault("marginal_width", 3 if self._public_rows > MWEM_WIDE_ROWS else 2)
         if self.synth_name not in NO_DELTA:
             kwargs["delta"] = self._delta
         if self.synth_name in QUIET:
             kwargs["verbose"] = False
         if self.synth_name == "dpctgan":
             kwargs["disabled_dp"] = False
-        if self.synth_name in {"dpctgan", "patectgan"}:
             kwargs["cuda"] = False
         return kwargs
 
@@ -398,12 +494,16 @@ class SmartnoiseSynthAdapter(DPAdapter):
 
     @cached_property
     def _table_transformer(self) -> TableTransformer:
-        """One transformer per selected column, fitted on the metadata's public values only."""
+        """One transformer per selected column, fitted on the metadata's public values only, and
+        checked total on every value its column can hold."""
         from snsynth.transform.table import TableTransformer
 
         transformers = []
         for plan in self._plans:
-            transformer = self._custom_transformers.get(plan.name) or self._default_transformer(plan)
+            custom = self._custom_transformers.get(plan.name)
+            if custom is not None:
+                _check_allowed_on(plan, custom)
+            transformer = custom or self._default_transformer(plan)
             values = plan.public_values
             if self.nullable or not values:  # the missing-value label is part of the encoding
                 values = [*values, None]
@@ -416,8 +516,32 @@ class SmartnoiseSynthAdapter(DPAdapter):
                 ) from exc
             if not transformer.fit_complete:
                 raise InvalidQuery(f"Column '{plan.name}': its transformer needs bounds that the metadata lacks.")
+            if custom is not None:
+                self._check_total(plan, transformer)
             transformers.append(transformer)
         return TableTransformer(transformers)
+
+    def _check_total(self, plan: ColumnPlan, transformer: ColumnTransformer) -> None:
+        """Refuse a custom transformer that fails, or gives a non-finite number, on a value the column
+        may hold (e.g. a label encoder after a clamp: it would fail exactly on the values between the
+        clamp bounds, a range oracle). The values go through the same normalisation as private rows."""
+        probes = plan.probe_values + ([None] if self.nullable else [])
+        if not probes:
+            return
+        values = _normalised(plan, pd.Series(probes, dtype=object))
+        try:
+            encoded = transformer.transform(list(values))
+        except Exception as exc:
+            raise InvalidQuery(
+                f"constraints['{plan.name}']: the transformer fails on values the column may hold "
+                f"({type(exc).__name__}: {exc}); it must accept every value within the metadata's domain."
+            ) from exc
+        flat = [part for value in encoded for part in (value if isinstance(value, tuple) else (value,))]
+        if any(isinstance(part, float | np.floating) and not np.isfinite(part) for part in flat):
+            raise InvalidQuery(
+                f"constraints['{plan.name}']: the transformer gives non-finite numbers on values the column may hold "
+                "(e.g. a LogTransformer on values at or below 0)."
+            )
 
     def _default_transformer(self, plan: ColumnPlan) -> ColumnTransformer:
         from snsynth.transform import (
@@ -457,24 +581,12 @@ class SmartnoiseSynthAdapter(DPAdapter):
     def _training_frame(self) -> pd.DataFrame:
         """The selected private columns as the transformers expect them.
 
-        Values outside the metadata's categories count as missing, numbers and dates are
-        clipped to their bounds; without `nullable`, rows missing a value are left out.
+        Values outside the metadata's categories, and values that are not numbers or dates where
+        the metadata says so, count as missing; numbers and dates are clipped to their bounds;
+        without `nullable`, rows missing a value are left out. No value can make this fail.
         """
         frame = self.connector.get_pandas()
-        custom = self._custom_transformers
-        columns: dict[str, pd.Series] = {}
-        for plan in self._plans:
-            series = frame[plan.name].reset_index(drop=True)
-            if plan.name in custom or plan.kind in {"privacy_id", "free"}:
-                values = series.astype(object)
-            elif plan.kind == "categorical":
-                values = series.astype(object)
-                values = values.where(values.isin(list(plan.categories)), None)
-            elif plan.kind == "numeric":
-                values = series.astype("float64").clip(plan.lower, plan.upper).astype(object)
-            else:
-                values = pd.to_datetime(series).clip(plan.lower, plan.upper).astype(object)
-            columns[plan.name] = values.where(series.notna().to_numpy() & values.notna(), None)
+        columns = {plan.name: _normalised(plan, frame[plan.name].reset_index(drop=True)) for plan in self._plans}
         data = pd.DataFrame(columns)
         if not self.nullable:
             checked = [plan.name for plan in self._plans if plan.kind != "privacy_id"]
@@ -496,6 +608,107 @@ class SmartnoiseSynthAdapter(DPAdapter):
                 series = moments.dt.normalize() if plan.date_only else moments
             typed[name] = series.astype(object).where(series.notna(), "")
         return pd.DataFrame(typed)
+
+
+def _normalised(plan: ColumnPlan, series: pd.Series) -> pd.Series:
+    """One column's values as its transformer receives them, None for missing: total on any input."""
+    if plan.kind in {"privacy_id", "free"}:
+        values = series.astype(object)
+    elif plan.kind == "categorical":
+        values = series.astype(object)
+        values = values.where(values.isin(list(plan.categories)), None)
+    elif plan.kind == "numeric":
+        values = pd.to_numeric(series, errors="coerce").astype("float64").clip(plan.lower, plan.upper)
+        values = values.astype(object)
+    else:
+        moments = pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None)  # one kind of moment
+        values = moments.clip(plan.lower, plan.upper).astype(object)
+    return values.where(series.notna().to_numpy() & values.notna(), None)
+
+
+# Transformers a custom constraint may use on a column, by column kind: on a bounded interval only
+# monotone ones that accept any number (no label encoders: they know only the values they were
+# fitted on, here the bounds); free text and privacy ids only dropped or replaced by fakes.
+MONOTONE_TRANSFORMERS = frozenset({"ClampTransformer", "MinMaxTransformer", "BinTransformer", "LogTransformer",
+                                   "DateTimeTransformer"})  # fmt: skip
+VALUE_FREE_TRANSFORMERS = frozenset({"DropTransformer", "AnonymizationTransformer"})
+
+
+def _check_allowed_on(plan: ColumnPlan, transformer: ColumnTransformer) -> None:
+    """Refuse a custom transformer whose kind cannot be total on the column's values (see above)."""
+    names = {type(part).__name__ for part in getattr(transformer, "transformers", [transformer])}
+    if plan.kind == "categorical":
+        return
+    allowed = VALUE_FREE_TRANSFORMERS | (MONOTONE_TRANSFORMERS if plan.kind in {"numeric", "datetime"} else set())
+    if names - allowed:
+        raise InvalidQuery(
+            f"constraints['{plan.name}']: {sorted(names - allowed)} cannot encode a {plan.kind} column "
+            f"(it would fail on values it was not fitted on); use {sorted(allowed)}."
+        )
+
+
+def _output_cardinalities(table: TableTransformer) -> list[int | None]:
+    """Each encoded column's number of values (None if continuous). TableTransformer.cardinality lists
+    every transformer of a chain, not only the last one, whose output the synthesizer sees."""
+    from snsynth.transform import AnonymizationTransformer, ChainTransformer, DropTransformer
+
+    def last(transformer: ColumnTransformer) -> ColumnTransformer:
+        return last(transformer.transformers[-1]) if isinstance(transformer, ChainTransformer) else transformer
+
+    value_free = (DropTransformer, AnonymizationTransformer)
+    return [card for t in table.transformers if not isinstance(t, value_free) for card in last(t).cardinality]
+
+
+@contextmanager
+def _mwem_public_domain(model: Any, cardinalities: list[int | None], rows: int) -> Iterator[None]:
+    """MWEM with its histogram domain from the transformer's cardinalities and its synthetic total from
+    the published row count. smartnoise-synth takes each column's range (`mins_maxes`, the histogram
+    shape) from the private minimum and maximum, and the synthetic total from the private row count.
+    The full domain has more cells than the occupied range: the updates are done in place to pay for it."""
+    from snsynth.mwem import Histogram
+
+    def histograms(data: np.ndarray, splits: list[Any]) -> list[Any]:
+        if any(cardinality is None for cardinality in cardinalities) or len(cardinalities) != data.shape[1]:
+            raise ValueError("MWEM needs every column binned or categorical.")
+        built = []
+        for split in splits:
+            sizes = [int(cardinalities[column]) for column in split]
+            for column, size in zip(split, sizes, strict=True):
+                model.mins_maxes[str(column)] = (0, size - 1)
+                model.scale[str(column)] = 1
+            counts, edges = np.histogramdd(
+                data[:, split].astype(float).reshape(len(data), len(split)), bins=sizes,
+                range=[(-0.5, size - 0.5) for size in sizes],
+            )  # fmt: skip
+            built.append(Histogram(counts, sizes, edges, split))
+        return built
+
+    def uniform(histogram: np.ndarray, dimensions: list[int]) -> np.ndarray:
+        return np.full(np.shape(histogram), rows / np.prod(dimensions), dtype=float)
+
+    def multiplicative_weights(
+        synthetic: np.ndarray, queries: list[Any], measured: dict[int, list[float]], _: np.ndarray, rounds: int
+    ) -> np.ndarray:
+        """The library's update (each measured query scales its cells by exp(error / 2n), then the
+        histogram is scaled back to n), in place on the query's cells rather than on a full mask."""
+        synthetic = np.array(synthetic, dtype=float)
+        total, cells_of = synthetic.sum(), synthetic.T
+        for _ in range(rounds):
+            for index, values in measured.items():
+                for value, query in zip(values, queries[index].queries, strict=True):
+                    cells = tuple(query.query)
+                    factor = np.exp((value - np.sum(cells_of[cells])) / (2.0 * total))
+                    if factor != 0.0:  # an underflow leaves the cells as they are, as the library does
+                        cells_of[cells] = cells_of[cells] * factor
+                    synthetic *= total / synthetic.sum()
+        return synthetic
+
+    model._histogram_from_data_attributes, model._initialize_a = histograms, uniform
+    model._multiplicative_weights = multiplicative_weights
+    try:
+        yield
+    finally:  # the model is pickled: only the library's own methods may stay
+        del model._histogram_from_data_attributes, model._initialize_a, model._multiplicative_weights
 
 
 # --- custom constraints: JSON only ------------------------------------------------------------------
@@ -578,16 +791,56 @@ def _transformer_from_spec(column: str, spec: Any) -> ColumnTransformer:
         raise InvalidQuery(f"constraints['{column}']: {type(exc).__name__}: {exc}") from exc
 
 
+@contextmanager
+def _mst_public_total(model: Any, rows: int, *, estimate: bool) -> Iterator[None]:
+    """MST's steps (measure the 1-way marginals, compress, select a tree, measure it, estimate) with the
+    published row count as the known total: smartnoise-synth gives its estimation the private row count.
+    Without `estimate` (a rehearsal), the fit stops where the measurements would start."""
+    from mbi import estimation, marginal_oracles
+    from snsynth.utils import cdp_rho
+
+    def mst(data: Any, epsilon: float, delta: float) -> None:
+        if not estimate:
+            return
+        total = float(rows)
+        rho = cdp_rho(epsilon, delta)
+        sigma = np.sqrt(3 / (2 * rho))
+        oneway = model.measure(data, [(column,) for column in data.domain], sigma)
+        data, oneway, model.undo_compress_fn = model.compress_domain(data, oneway)
+        tree = model.measure(data, model.select(data, rho / 3.0, oneway, total), sigma)
+        model.synthesizer = estimation.mirror_descent(
+            data.domain, oneway + tree, known_total=total, iters=5000,
+            marginal_oracle=marginal_oracles.message_passing_stable,
+        )  # fmt: skip
+
+    with _replaced(model, "MST", mst):
+        yield
+
+
+@contextmanager
+def _replaced(model: Any, name: str, method: Callable[..., Any]) -> Iterator[None]:
+    """The model with one method replaced on the instance while fitting (then the library's again: the
+    model may be pickled, and lomas-client unpickles it with the library alone)."""
+    setattr(model, name, method)
+    try:
+        yield
+    finally:
+        delattr(model, name)
+
+
 def _without_training_data(model: Any) -> Any:
-    """The fitted synthesizer without the private rows some keep after fitting (it is sent out)."""
-    if hasattr(model, "histograms"):  # MWEM keeps the data and its exact histograms
+    """The fitted synthesizer as it is sent out: nothing in it computed exactly on the rows.
+
+    MWEM keeps the encoded rows, their exact histograms and the private index; AIM the private row
+    count. What stays is DP or public: MWEM's synthetic histograms (their domain and total from the
+    metadata, `_mwem_public_domain`), AIM's graphical model fitted on noisy marginals, dpctgan's
+    generator (its sampler is empty, its losses unkept: `dpctgan.py`), and the table
+    transformer, fitted on the metadata.
+    """
+    if hasattr(model, "histograms"):
         model.data, model.histograms = None, []
         model.synthetic_histograms = [(fake, None, split) for fake, _, split in model.synthetic_histograms]
-    for sampler_name in ("_data_sampler", "cond_generator"):  # CTGAN samplers keep the training rows
-        sampler = getattr(model, sampler_name, None)
-        if sampler is not None:
-            sampler._data, sampler._rid_by_cat_cols = sampler._data[:0], []
-    for name in ("pd_index", "num_rows"):  # the private row count
+    for name in ("pd_index", "num_rows"):
         if hasattr(model, name):
             setattr(model, name, None)
     return model

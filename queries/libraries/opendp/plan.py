@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lomas.errors import InvalidQuery
-from queries.plan_guard import PICKLE_REFUSED
+from queries.libraries.opendp.guard import PICKLE_REFUSED
 
 MAGIC = b"DSL_VERSION"
 SCHEMA_HASH_LENGTH = 64

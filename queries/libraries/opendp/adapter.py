@@ -1,14 +1,13 @@
 """OpenDP (spec §3.3): polars plans built by the client through an OpenDP Context, released by the server.
 
-The request's plan is hostile input. Intake (validate) reads it as plain data and
-refuses Python objects, file or URL scans and sinks, foreign plugins, oversized plans
-and other polars versions, and points OpenDP's plugin calls at the server's own
-library (queries/libraries/polars_plan.py). Only then is it deserialized, with
-unpickling refused process-wide (queries/plan_guard.py), checked again in polars' JSON
-form, and rebound onto a Context the server builds from the dataset's metadata over
-the data. Resolving the measurement depends only on the plan and the metadata, so its
-messages are passed on; a failure while releasing on real data is reported without
-the library's text, which can reflect private rows.
+The request's plan is hostile input. Intake (validate) reads it as plain data and refuses
+Python objects, file or URL scans and sinks, foreign plugins, oversized plans and other
+polars versions, and points OpenDP's plugin calls at the server's own library (plan.py).
+Only then is it deserialized, with unpickling refused process-wide (guard.py), checked
+again in polars' JSON form, admitted only if every expression in it evaluates on every
+value (totality.py), and rebound onto a Context the server builds from the dataset's
+metadata alone (context.py). The measurement is resolved from the plan and the metadata
+only, on the twin, and released once on the private rows made to fit the metadata's domain.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
-from queries.libraries.base import Cost, DPAdapter
+from queries.libraries.base import Cost, DPAdapter, remembered
 from queries.serializers import DatasetRequestSerializer
 
 if TYPE_CHECKING:  # opendp and polars are imported where they are used: web processes never load them
@@ -35,11 +34,15 @@ if TYPE_CHECKING:  # opendp and polars are imported where they are used: web pro
     from opendp.extras.polars import LazyFrameQuery
     from opendp.mod import Measurement
 
-    from queries.libraries.polars_plan import VettedPlan
+    from queries.libraries.opendp.plan import VettedPlan
 
 LIBRARY = "opendp"
 FIXED_DELTA = "Provide a fixed delta for this query."
 EPSILON_OR_RHO = "Either epsilon or rho must be set (greater than 0), not both."
+NO_NOISE = (
+    "The plan releases no noisy statistic: it is private without noise on this dataset, which the "
+    "server does not run. Release an OpenDP aggregate (dp.len, .dp.sum, .dp.mean, .dp.quantile, ...)."
+)
 
 
 class CostRequest(DatasetRequestSerializer):
@@ -63,12 +66,13 @@ class QueryRequest(CostRequest):
 
 
 class OpenDPAdapter(DPAdapter):
-    """One OpenDP request: the plan vetted, rebound onto the server's Context, resolved once, released once."""
+    """One OpenDP request: the plan vetted, resolved on the server's Context (metadata only), released once."""
 
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
-    library_modules = ("polars", "opendp.prelude", "opendp.extras.polars", "csvw_eo.csvw_to_opendp_context")
+    library_modules = ("polars", "opendp.prelude", "opendp.extras.polars", "queries.libraries.opendp.context",
+                       "queries.libraries.opendp.totality")  # fmt: skip
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         super().__init__(body=body, connector=connector, metadata=metadata)
@@ -91,25 +95,28 @@ class OpenDPAdapter(DPAdapter):
         return self._cost
 
     def run(self) -> dict[str, Any]:
-        """Release the plan on the data: a polars frame as JSON text."""
-        from queries.plan_guard import plan_handling
+        """Release the plan on the data, made to fit the metadata's domain: a polars frame as JSON text."""
+        from polars.exceptions import PanicException
+
+        from queries.libraries.opendp.context import conform
+        from queries.libraries.opendp.guard import plan_handling
 
         self.validate()
         measurement = self._measurement
         try:
             with plan_handling():
-                frame = self._context(measurement).collect()
+                frame = measurement(conform(self.connector.get_polars(), self.metadata)).collect()
         except LomasError:
             raise
-        except BaseException as exc:
-            _reraise_interrupts(exc)
-            raise ExternalLibraryError(f"Error executing the OpenDP query: {self.public_reason(exc)}",
-                                       library=LIBRARY) from exc  # fmt: skip
+        except (Exception, PanicException) as exc:  # polars reports Rust panics as a BaseException
+            raise ExternalLibraryError(
+                f"Error executing the OpenDP query: {type(exc).__name__}: {exc}", library=LIBRARY
+            ) from exc
         return {"type": "opendp_polars", "value": frame.write_json()}
 
     @cached_property
     def _vetted(self) -> VettedPlan:
-        from queries.libraries.polars_plan import MalformedPlan, vet
+        from queries.libraries.opendp.plan import MalformedPlan, vet
 
         limit = settings.LOMAS_OPENDP_MAX_PLAN_BYTES
         too_large = InvalidQuery(f"The plan is larger than the server accepts ({limit} bytes).")
@@ -131,20 +138,15 @@ class OpenDPAdapter(DPAdapter):
 
     @cached_property
     def _context(self) -> Context:
+        """The server's Context: domain, margins and privacy unit from the metadata, over no data."""
         import opendp.prelude as dp
-        from csvw_eo.csvw_to_opendp_context import csvw_to_opendp_context
+
+        from queries.libraries.opendp.context import build_context
 
         dp.enable_features(*settings.LOMAS_OPENDP_FEATURES)
         dp.disable_features("honest-but-curious")
         try:
-            return csvw_to_opendp_context(
-                self.metadata,
-                self.connector.get_polars(),
-                epsilon=self.epsilon,
-                rho=self.rho,
-                delta=self._context_delta,
-                split_evenly_over=1,
-            )
+            return build_context(self.metadata, epsilon=self.epsilon, rho=self.rho, delta=self._context_delta)
         except LomasError:
             raise
         except Exception as exc:  # depends on the metadata and the request only
@@ -153,8 +155,11 @@ class OpenDPAdapter(DPAdapter):
     @cached_property
     def _query(self) -> LazyFrameQuery:
         """The vetted plan, deserialized with unpickling refused, checked again and bound to the Context."""
-        from queries.libraries.polars_plan import MalformedPlan, check_plan
-        from queries.plan_guard import plan_handling
+        from polars.exceptions import PanicException
+
+        from queries.libraries.opendp.guard import plan_handling
+        from queries.libraries.opendp.plan import MalformedPlan, check_plan
+        from queries.libraries.opendp.totality import check_total
 
         try:
             with plan_handling():
@@ -164,26 +169,40 @@ class OpenDPAdapter(DPAdapter):
                     tree = json.loads(query.polars_plan.serialize(format="json"))
         except LomasError:
             raise
-        except BaseException as exc:
-            _reraise_interrupts(exc)
+        except (Exception, PanicException) as exc:
             raise MalformedPlan(f"The plan cannot be read by the server's polars: {type(exc).__name__}.") from exc
         server_library = _server_opendp_library()
         check_plan(tree, library_allowed=lambda path: path == server_library)
+        with plan_handling():
+            check_total(tree)
         return query
 
     @cached_property
     def _measurement(self) -> Measurement:
-        """The plan made private on the metadata's domain and margins (no data is read)."""
-        from queries.plan_guard import plan_handling
+        """The plan made private on the metadata's domain and margins (no data is read).
+
+        Resolved once per request: the real run reuses the twin's measurement, which depends
+        on public inputs only.
+        """
+        metadata = json.dumps(self.metadata, sort_keys=True)
+        key = (LIBRARY, "measurement", self._vetted.plan, metadata, self.epsilon, self.rho, self.delta)
+        return remembered(key, self._resolve)
+
+    def _resolve(self) -> Measurement:
+        from polars.exceptions import PanicException
+
+        from queries.libraries.opendp.context import NoNoise, resolve
+        from queries.libraries.opendp.guard import plan_handling
 
         query = self._query
         try:
             with plan_handling():
-                return query.resolve()
+                return resolve(query)
         except LomasError:
             raise
-        except BaseException as exc:
-            _reraise_interrupts(exc)
+        except NoNoise:
+            raise InvalidQuery(NO_NOISE) from None
+        except (Exception, PanicException) as exc:
             raise ExternalLibraryError(
                 f"The plan cannot be made differentially private on this dataset: {exc}", library=LIBRARY
             ) from exc
@@ -219,20 +238,12 @@ class OpenDPAdapter(DPAdapter):
         return Cost(epsilon=float(epsilon), delta=float(delta))
 
 
-def _reraise_interrupts(exc: BaseException) -> None:
-    """Let exits and time limits through; polars' Rust panics (a BaseException) are library failures."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | SoftTimeLimitExceeded):
-        raise exc
-
-
 @cache
 def _server_dsl_version() -> tuple[int, int]:
     """The DSL (major, minor) version of plans the server's polars writes and reads."""
     import polars as pl
 
-    from queries.libraries.polars_plan import dsl_version
+    from queries.libraries.opendp.plan import dsl_version
 
     return dsl_version(pl.LazyFrame().serialize())
 

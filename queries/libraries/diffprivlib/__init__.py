@@ -1,0 +1,1 @@
+"""DiffPrivLib: JSON pipelines of allow-listed models (adapter.py); what a fit releases (release.py)."""

@@ -1,0 +1,181 @@
+"""SQLite, the engine smartnoise-sql's rewritten queries run on: made total for every construct admitted.
+
+snsql rewrites a query into an exact aggregation (its *subquery*) that the database runs
+on the private rows, then adds noise in Python. Whatever in that subquery can fail
+depending on the values it reads is an oracle on the private data, so:
+
+- the constructs the subquery may hold are an allow-list (`refusal`): everything SQLite
+  evaluates without raising whatever the values, and nothing else. A construct outside it
+  is refused before any data is read;
+- the constructs of the grammar that raise on some values are replaced by total versions
+  on the connection snsql uses (`make_total`): `ABS` (integer overflow on -2**63) and
+  `FLOOR` (SQLAlchemy installs Python's math.floor, which raises on infinities, text and
+  huge floats) by application functions with SQLite's own results otherwise, and `SUM`
+  (integer overflow of the running sum) by SQLite's `TOTAL`, which sums in floating point:
+  it returns 0.0 where SUM returns NULL, and snsql turns NULL into 0.0 before adding
+  noise, so the release is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
+    from snsql._ast.tokens import Sql
+    from snsql.sql.reader.pandas import PandasReader
+
+INT64_MIN = -(2**63)
+
+# Nodes of snsql's AST that SQLite evaluates without raising, whatever the values: structure,
+# column references and literals, operators (integer overflow turns into a float, division and
+# modulo by zero into NULL), conditionals, comparisons and casts.
+TOTAL_NODES = frozenset(
+    {
+        "Query", "Select", "From", "Where", "Aggregate", "Having", "Order", "Limit", "Top", "Seq",
+        "Relation", "Table", "AliasedSubquery", "AliasedRelation", "Join", "TableColumn",
+        "BooleanJoinCriteria", "UsingJoinCriteria", "NamedExpression", "NestedExpression", "Expression",
+        "Column", "Literal", "AllColumns", "GroupingExpression", "SortItem",
+        "ArithmeticExpression", "CaseExpression", "WhenExpression", "IIFFunction", "CastFunction",
+        "BooleanCompare", "ColumnBoolean", "NestedBoolean", "LogicalNot", "PredicatedExpression",
+        "InCondition", "BetweenCondition", "IsCondition",
+        "UpperFunction", "LowerFunction", "TrimFunction", "CoalesceFunction", "RoundFunction", "PowerFunction",
+        "CurrentDateFunction", "CurrentTimeFunction", "CurrentTimestampFunction",
+        "RankingFunction", "OverClause",
+    }
+)  # fmt: skip
+# SQLite's math functions return NULL outside their domain and ±inf on overflow; ABS and FLOOR are made total.
+TOTAL_MATH_FUNCTIONS = frozenset(
+    {"ABS", "CEIL", "CEILING", "FLOOR", "SIGN", "SQRT", "EXP", "LN", "LOG", "LOG10", "LOG2",
+     "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "ATANH", "DEGREES"}
+)  # fmt: skip
+TOTAL_BARE_FUNCTIONS = frozenset({"PI", "RANDOM"})
+# SUM runs as TOTAL (see make_total); COUNT, AVG, MIN and MAX never raise in SQLite.
+TOTAL_AGGREGATES = frozenset({"COUNT", "SUM", "AVG", "MIN", "MAX"})
+TOTAL_COMPARISONS = frozenset({"=", "==", "<>", "!=", "<", "<=", ">", ">=", "AND", "OR"})
+# What the grammar admits but SQLite does not have (it would fail on every dataset alike).
+MISSING_IN_SQLITE = {
+    "CharLengthFunction": "CHAR_LENGTH",
+    "PositionFunction": "POSITION",
+    "SubstringFunction": "SUBSTRING ... FROM ... FOR",
+    "ConcatFunction": "CONCAT",
+    "TruncFunction": "TRUNC/TRUNCATE",
+    "ChooseFunction": "CHOOSE",
+    "ExtractFunction": "EXTRACT",
+    "DayNameFunction": "DAYNAME",
+}
+REFUSED = "{construct} cannot be used in this query: {reason}."
+
+
+def refusal(subquery: Sql) -> str | None:
+    """Why the SQL that reaches SQLite holds a construct outside the allow-list, or None."""
+    for node in _nodes(subquery):
+        if (reason := _not_total(node)) is not None:
+            return reason
+    return None
+
+
+def _not_total(node: Sql) -> str | None:
+    kind = type(node).__name__
+    name = str(getattr(node, "name", "")).upper()
+    missing = "the SQL engine has no such function"
+    checks = [
+        (kind in MISSING_IN_SQLITE, MISSING_IN_SQLITE.get(kind), missing),
+        (kind == "MathFunction" and name not in TOTAL_MATH_FUNCTIONS, name, missing),
+        (kind == "BareFunction" and name not in TOTAL_BARE_FUNCTIONS, f"{name}()", missing),
+        (
+            kind == "AggFunction" and name not in TOTAL_AGGREGATES,
+            name,
+            "only COUNT, SUM, AVG, MIN and MAX run on the SQL engine",
+        ),
+        (
+            kind == "BooleanCompare" and str(getattr(node, "op", "")).upper() not in TOTAL_COMPARISONS,
+            f"The operator {getattr(node, 'op', '')}",
+            "the SQL engine does not have it",
+        ),
+        (
+            kind == "CoalesceFunction" and len(getattr(node, "expressions", ())) < 2,
+            "COALESCE",
+            "it needs two arguments",
+        ),
+        (
+            kind not in TOTAL_NODES | {"MathFunction", "BareFunction", "AggFunction", *MISSING_IN_SQLITE},
+            kind,
+            "it is not known to run safely on the SQL engine",
+        ),
+    ]
+    for refused, construct, reason in checks:
+        if refused:
+            return REFUSED.format(construct=construct, reason=reason)
+    return None
+
+
+def _nodes(root: Sql) -> Iterator[Sql]:
+    """The root and every AST node under it."""
+    from snsql._ast.tokens import Sql
+
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(child for child in node.children() if isinstance(child, Sql))
+
+
+def make_total(sql_copy: PandasReader) -> PandasReader:
+    """Install the total ABS, FLOOR and SUM on snsql's SQLite copy of the data (this thread's connection)."""
+    with sql_copy.db_engine.connect() as connection:
+        database = connection.connection.dbapi_connection
+        database.create_function("abs", 1, total_abs, deterministic=True)
+        database.create_function("floor", 1, total_floor, deterministic=True)
+    sql_copy.serializer = TotalSumSerializer()
+    return sql_copy
+
+
+def total_abs(value: Any) -> Any:
+    """SQLite's abs() without its one failure: abs(-2**63) is 2**63 as a float (as -(-2**63) is)."""
+    if isinstance(value, int):
+        return float(-value) if value == INT64_MIN else abs(value)
+    if isinstance(value, float):
+        return abs(value)
+    return _builtin("abs", value)
+
+
+def total_floor(value: Any) -> Any:
+    """SQLite's floor(): an integer stays, a float is floored as a float (infinities stay)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return float(math.floor(value)) if math.isfinite(value) else value
+    return _builtin("floor", value)
+
+
+_BUILTIN = threading.local()
+
+
+def _builtin(function: str, value: str | bytes | None) -> Any:
+    """SQLite's built-in `function` of a text, a blob or NULL (its own conversion to a number),
+    on a plain connection of this thread that keeps the built-in."""
+    if not hasattr(_BUILTIN, "connection"):
+        _BUILTIN.connection = sqlite3.connect(":memory:")
+    return _BUILTIN.connection.execute(f"SELECT {function}(?)", (value,)).fetchone()[0]
+
+
+class TotalSumSerializer:
+    """snsql's SQL text for SQLite (PandasSerializer: the AST as text), with every SUM run as TOTAL."""
+
+    def serialize(self, query: Sql) -> str:
+        """The query as SQLite text; the AST is left as it was."""
+        from snsql._ast.expressions.sql import AggFunction
+
+        sums = [node for node in _nodes(query) if isinstance(node, AggFunction) and node.name.upper() == "SUM"]
+        names = [node.name for node in sums]
+        for node in sums:
+            node.name = "TOTAL"
+        try:
+            return str(query)
+        finally:
+            for node, name in zip(sums, names, strict=True):
+                node.name = name

@@ -20,7 +20,7 @@ from budgets.amounts import to_charged_float
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
 from lomas.errors import ExternalLibraryError
-from queries.serializers import DummyFieldsMixin
+from lomas.requests import DummyFieldsMixin
 
 # Dummy rows a twin adapter runs on to tell whether a library error depends on private data.
 PROBE_ROWS = 100

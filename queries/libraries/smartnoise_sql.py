@@ -17,8 +17,8 @@ from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.requests import DatasetRequestSerializer, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat

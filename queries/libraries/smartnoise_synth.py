@@ -26,8 +26,8 @@ from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.requests import DatasetRequestSerializer, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
     from snsynth.transform.base import ColumnTransformer

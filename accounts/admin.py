@@ -1,4 +1,7 @@
-"""Users in Django admin, with their query slot and budgets inline; every change goes through audited services."""
+"""Users in Django admin, with their query slot inline; every change goes through audited services.
+
+budgets/admin.py adds the user's budgets to this page.
+"""
 
 from typing import Any
 
@@ -7,7 +10,6 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 
 from accounts.dex.admin_actions import push_to_dex
@@ -20,9 +22,6 @@ from accounts.services import (
     user_change_may_query,
     user_delete,
 )
-from budgets.admin import AmountColumns, BudgetForm
-from budgets.models import Budget
-from budgets.services import budget_add_access, budget_change_initial, budget_revoke
 from lomas.admin_display import ReadOnlyAdmin, pretty_json
 
 
@@ -34,38 +33,6 @@ class LomasProfileInline(admin.StackedInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class BudgetInlineForm(BudgetForm):
-    """A budget row of a user: the dataset is chosen once, the initial amounts never below what is spent."""
-
-    class Meta(BudgetForm.Meta):
-        fields = ("dataset", "initial_epsilon", "initial_delta")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.fields["dataset"].disabled = True
-
-
-class BudgetInlineFormSet(BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        for form in self.deleted_forms:
-            budget = form.instance
-            if budget.pk is not None and (budget.spent_epsilon or budget.spent_delta):
-                raise forms.ValidationError(
-                    f"The budget on {budget.dataset.name} cannot be deleted: part of it is already spent."
-                )
-
-
-class BudgetInline(AmountColumns, admin.TabularInline):
-    model = Budget
-    form = BudgetInlineForm
-    formset = BudgetInlineFormSet
-    fields = ("dataset", *AmountColumns.amount_fields)
-    readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
-    extra = 1
 
 
 class LomasUserCreationForm(UserCreationForm):
@@ -107,7 +74,7 @@ class LomasUserAdmin(UserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     readonly_fields = ("last_login", "date_joined")
-    inlines = (LomasProfileInline, BudgetInline)
+    inlines: tuple[type, ...] = (LomasProfileInline,)
     list_display = ("username", "email", "is_staff", "may_query", "is_active")
     list_filter = ("is_staff", "is_active", "lomas_profile__may_query")
     actions = ("release_query_lock", push_to_dex)
@@ -149,32 +116,6 @@ class LomasUserAdmin(UserAdmin):
         obj.pk = user.pk
         obj.refresh_from_db()
         obj._state.adding = False
-
-    def save_formset(
-        self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
-    ) -> None:
-        if formset.model is not Budget:
-            super().save_formset(request, form, formset, change)
-            return
-        formset.save(commit=False)
-        for budget in formset.deleted_objects:
-            budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
-        for budget in formset.new_objects:
-            budget_add_access(
-                actor=request.user,
-                user=form.instance,
-                dataset=budget.dataset,
-                epsilon=budget.initial_epsilon,
-                delta=budget.initial_delta,
-            )
-        for budget, _ in formset.changed_objects:
-            budget_change_initial(
-                actor=request.user,
-                user=budget.user,
-                dataset=budget.dataset,
-                epsilon=budget.initial_epsilon,
-                delta=budget.initial_delta,
-            )
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         user_delete(actor=request.user, user=obj)

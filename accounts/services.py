@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AuditEntry, LomasProfile, User
+from accounts.signals import user_deleting
 from lomas.errors import QUERY_IN_PROGRESS, InvalidQuery, UnauthorizedAccess
 
 
@@ -63,9 +64,6 @@ def user_set_may_query(*, user: User, may_query: bool) -> None:
 # Who makes an administrative change: an account, or a system actor's name such as "manage.py".
 Actor = User | str
 
-# The name commands record as their actor.
-COMMAND_ACTOR = "manage.py"
-
 
 def audit_record(*, actor: Actor, action: str, target: str, details: dict[str, Any] | None = None) -> AuditEntry:
     """Append one audit entry (call it inside the transaction of the change it records)."""
@@ -93,9 +91,9 @@ def user_delete(*, actor: Actor, user: User) -> None:
 
     Archived queries stay (under the user's name); jobs go with the user.
     """
-    from budgets.selectors import budget_snapshot_list
-
-    details = {"email": user.email, "budgets": budget_snapshot_list(user=user)}
+    details: dict[str, Any] = {"email": user.email}
+    for _receiver, extra in user_deleting.send(sender=User, user=user):
+        details.update(extra)
     username = user.username
     user.delete()
     audit_record(actor=actor, action="user.delete", target=username, details=details)

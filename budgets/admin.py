@@ -9,17 +9,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from accounts.admin import LomasUserAdmin
+from accounts.models import User
 from budgets.models import AMOUNT, Budget, LedgerEntry
 from budgets.services import budget_add_access, budget_change_initial, budget_revoke, budget_top_up
 from lomas.admin_display import ReadOnlyAdmin, amount_text
-from queries.libraries import ADAPTERS
-from queries.models import QueryArchive
 
 
 class AmountField(forms.DecimalField):
@@ -263,21 +263,6 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         return TemplateResponse(request, "admin/budgets/budget/top_up.html", context)
 
 
-class LibraryFilter(admin.SimpleListFilter):
-    """Ledger charges by the DP library of the archived query that made them."""
-
-    title = "library"
-    parameter_name = "library"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(library, library) for library in ADAPTERS]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() is None:
-            return queryset
-        return queryset.filter(job_uid__in=QueryArchive.objects.filter(dp_library=self.value()).values("job_uid"))
-
-
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "user", "dataset", "kind", "epsilon_text", "delta_text", "job_uid")
@@ -285,7 +270,6 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "kind",
         ("budget__dataset", admin.RelatedOnlyFieldListFilter),
         ("budget__user", admin.RelatedOnlyFieldListFilter),
-        LibraryFilter,
         "created_at",
     )
     search_fields = ("budget__user__username", "budget__dataset__name", "job_uid")
@@ -307,3 +291,71 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="δ", ordering="delta")
     def delta_text(self, entry: LedgerEntry) -> str:
         return amount_text(entry.delta)
+
+
+class BudgetInlineForm(BudgetForm):
+    """A budget row of a user: the dataset is chosen once, the initial amounts never below what is spent."""
+
+    class Meta(BudgetForm.Meta):
+        fields = ("dataset", "initial_epsilon", "initial_delta")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["dataset"].disabled = True
+
+
+class BudgetInlineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        for form in self.deleted_forms:
+            budget = form.instance
+            if budget.pk is not None and (budget.spent_epsilon or budget.spent_delta):
+                raise forms.ValidationError(
+                    f"The budget on {budget.dataset.name} cannot be deleted: part of it is already spent."
+                )
+
+
+class BudgetInline(AmountColumns, admin.TabularInline):
+    model = Budget
+    form = BudgetInlineForm
+    formset = BudgetInlineFormSet
+    fields = ("dataset", *AmountColumns.amount_fields)
+    readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
+    extra = 1
+
+
+class UserWithBudgetsAdmin(LomasUserAdmin):
+    """The user page of accounts, with the user's budgets inline (changed through the budget services)."""
+
+    inlines = (*LomasUserAdmin.inlines, BudgetInline)
+
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        if formset.model is not Budget:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)
+        for budget in formset.deleted_objects:
+            budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
+        for budget in formset.new_objects:
+            budget_add_access(
+                actor=request.user,
+                user=form.instance,
+                dataset=budget.dataset,
+                epsilon=budget.initial_epsilon,
+                delta=budget.initial_delta,
+            )
+        for budget, _ in formset.changed_objects:
+            budget_change_initial(
+                actor=request.user,
+                user=budget.user,
+                dataset=budget.dataset,
+                epsilon=budget.initial_epsilon,
+                delta=budget.initial_delta,
+            )
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithBudgetsAdmin)

@@ -6,3 +6,6 @@ class BudgetsConfig(AppConfig):
 
     name = "budgets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from budgets import receivers  # noqa: F401  (connects the audit receivers)

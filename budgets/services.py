@@ -3,7 +3,7 @@ same transaction that holds the budget's row lock."""
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -11,15 +11,13 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import Actor, audit_record
 from budgets.amounts import Amounts, to_amount
+from budgets.collections import UserBudgetsRecord
 from budgets.locks import budget_lock
 from budgets.models import Budget, LedgerEntry
 from budgets.selectors import budget_snapshot
 from datasets.models import Dataset
 from lomas import metrics, tracing
 from lomas.errors import InvalidQuery, JobAlreadyCharged, NotEnoughBudget
-
-if TYPE_CHECKING:
-    from accounts.collections import UserRecord
 
 logger = logging.getLogger("budgets")
 
@@ -218,7 +216,12 @@ def budget_top_up(
 
 @transaction.atomic
 def user_collection_load(
-    *, actor: Actor, records: list["UserRecord"], clean: bool = False, overwrite: bool = False, dry_run: bool = False
+    *,
+    actor: Actor,
+    records: list[UserBudgetsRecord],
+    clean: bool = False,
+    overwrite: bool = False,
+    dry_run: bool = False,
 ) -> list[dict[str, Any]]:
     """Load a user collection in one transaction and return the changes made.
 
@@ -276,7 +279,9 @@ def user_collection_load(
     return changes
 
 
-def _budgets_overwrite(*, actor: Actor, user: User, record: "UserRecord", datasets: dict[str, Dataset]) -> list[str]:
+def _budgets_overwrite(
+    *, actor: Actor, user: User, record: UserBudgetsRecord, datasets: dict[str, Dataset]
+) -> list[str]:
     changed = []
     for entry in record.budgets:
         dataset = datasets[entry.dataset_name]

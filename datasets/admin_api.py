@@ -8,10 +8,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.admin_api import AdminApi
 from datasets.collections import (
     dataset_records_from_collection,
     dataset_source_fields,
@@ -22,15 +24,27 @@ from datasets.collections import (
 from datasets.metadata import metadata_to_wire
 from datasets.selectors import dataset_get_by_name, dataset_list_names
 from datasets.services import dataset_add, dataset_collection_load, dataset_delete, dataset_replace_metadata
-from lomas.admin_views import AdminApi, null_response, request_flag, uploaded_file
-from lomas.collections import collection_read_yaml
+from lomas.collection_files import collection_read_yaml
 from lomas.errors import InvalidQuery
-from lomas.requests import parse_body
+from lomas.openapi import CHANGES, FLAGS, METADATA, NULL, UPLOAD, admin_responses, inline_body
+from lomas.requests import null_response, parse_body, request_flag, uploaded_file
+
+NAMES = OpenApiResponse({"type": "array", "items": {"type": "string"}}, description="Names")
+METADATA_UPLOAD = inline_body("MetadataUpload", file=serializers.FileField(help_text="csvw-eo JSON"))
+
+
+class DatasetInfoSerializer(serializers.Serializer):
+    """DSInfo (spec §4.2)."""
+
+    dataset_name = serializers.CharField()
+    dataset_access = serializers.JSONField()
+    metadata_access = serializers.JSONField()
 
 
 class DatasetListApi(AdminApi):
     """GET /datasets: every dataset name."""
 
+    @extend_schema(tags=["admin"], responses=admin_responses(NAMES))
     def get(self, request: Request) -> Response:
         return Response(dataset_list_names())
 
@@ -45,6 +59,7 @@ class DatasetAddApi(AdminApi):
         dataset_path = serializers.CharField()
         metadata_path = serializers.CharField()
 
+    @extend_schema(tags=["admin"], responses=admin_responses(NULL, body=True))
     def post(self, request: Request) -> Response | JsonResponse:
         body = parse_body(self.InputSerializer, request)
         name = body["dataset_name"]
@@ -65,6 +80,12 @@ class DatasetBulkApi(AdminApi):
     replace existing entries (`overwrite` defaults to true); budgets on them stay.
     """
 
+    @extend_schema(
+        tags=["admin"],
+        request={"multipart/form-data": UPLOAD},
+        parameters=FLAGS,
+        responses=admin_responses(CHANGES, body=True),
+    )
     def post(self, request: Request) -> Response | JsonResponse:
         entries = collection_read_yaml(uploaded_file(request), key="datasets")
         records = dataset_records_from_collection(entries, base_dir=Path(settings.LOMAS_DATA_DIR))
@@ -84,9 +105,11 @@ class DatasetBulkApi(AdminApi):
 class DatasetDetailApi(AdminApi):
     """GET /dataset/{dataset_name}: DSInfo. DELETE: remove the dataset with its metadata and budgets."""
 
+    @extend_schema(tags=["admin"], responses=admin_responses(DatasetInfoSerializer, body=True))
     def get(self, request: Request, dataset_name: str) -> Response:
         return Response(dataset_to_wire(dataset_get_by_name(name=dataset_name)))
 
+    @extend_schema(tags=["admin"], responses=admin_responses(NULL, body=True))
     def delete(self, request: Request, dataset_name: str) -> Response | JsonResponse:
         dataset_delete(actor=request.user, dataset=dataset_get_by_name(name=dataset_name))
         return null_response()
@@ -95,9 +118,15 @@ class DatasetDetailApi(AdminApi):
 class DatasetMetadataAdminApi(AdminApi):
     """GET /dataset/{dataset_name}/metadata: TableMetadata. PATCH: replace it (multipart `file`, csvw-eo JSON)."""
 
+    @extend_schema(tags=["admin"], responses=admin_responses(METADATA, body=True))
     def get(self, request: Request, dataset_name: str) -> Response:
         return Response(metadata_to_wire(dataset_get_by_name(name=dataset_name).metadata))
 
+    @extend_schema(
+        tags=["admin"],
+        request={"multipart/form-data": METADATA_UPLOAD},
+        responses=admin_responses(NULL, body=True),
+    )
     def patch(self, request: Request, dataset_name: str) -> Response | JsonResponse:
         dataset = dataset_get_by_name(name=dataset_name)
         try:

@@ -9,6 +9,7 @@ from accounts.services import Actor, audit_record
 from datasets.collections import DatasetRecord
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
+from datasets.signals import dataset_deleting
 from lomas.errors import InvalidQuery
 
 
@@ -85,9 +86,9 @@ def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
 
     Archived queries stay, under the dataset's name.
     """
-    from budgets.selectors import budget_snapshot_list
-
-    details = {"source": _source_of(dataset), "budgets": budget_snapshot_list(dataset=dataset)}
+    details: dict[str, Any] = {"source": _source_of(dataset)}
+    for _receiver, extra in dataset_deleting.send(sender=Dataset, dataset=dataset):
+        details.update(extra)
     name = dataset.name
     dataset.delete()
     audit_record(actor=actor, action="dataset.delete", target=name, details=details)

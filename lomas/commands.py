@@ -12,8 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.services import COMMAND_ACTOR
 from lomas.errors import LomasError
+
+# The audit actor name of commands.
+COMMAND_ACTOR = "manage.py"
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,6 @@ class AdminCommand(BaseCommand):
     def run(self, **options: Any) -> Output:
         """Call one service or selector and say what happened."""
         raise NotImplementedError
-
-
-def budget_lines(datasets_list: list[dict[str, Any]]) -> list[str]:
-    """One line per budget of a lomas User."""
-    return [
-        f"  {entry['dataset_name']}: initial ε {entry['initial_epsilon']:g}, δ {entry['initial_delta']:g}; "
-        f"spent ε {entry['total_spent_epsilon']:g}, δ {entry['total_spent_delta']:g}"
-        for entry in datasets_list
-    ]
 
 
 def changes_text(changes: list[dict[str, Any]], *, dry_run: bool) -> str:

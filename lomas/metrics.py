@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+from celery import current_app
 from celery.signals import worker_init, worker_process_shutdown
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -148,10 +149,8 @@ def queue_depths(broker_url: str | None = None) -> dict[str, int] | None:
 
     The broker is the Celery app's unless `broker_url` names another.
     """
-    from lomas.celery import app
-
     try:
-        with app.connection_for_read(broker_url) as connection:
+        with current_app.connection_for_read(broker_url) as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
             channel = connection.default_channel
             return {queue: _queue_depth(channel, queue) for queue in settings.LOMAS_JOB_QUEUES.values()}

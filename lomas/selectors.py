@@ -3,10 +3,9 @@
 import logging
 from dataclasses import dataclass
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
-
-from lomas.celery import app as celery_app
 
 logger = logging.getLogger("lomas")
 
@@ -40,7 +39,7 @@ def broker_ok() -> bool:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True
     try:
-        with celery_app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception:
         return False
@@ -53,7 +52,7 @@ def worker_count(*, timeout: float = WORKER_PING_TIMEOUT) -> int:
     Workers of other servers sharing the broker are not counted; 0 if the broker is unreachable.
     """
     try:
-        replies = celery_app.control.inspect(timeout=timeout).active_queues() or {}
+        replies = current_app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception as exc:
         logger.warning("asking the workers for their queues failed: %s", type(exc).__name__)
         return 0

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "datasets",
     "budgets",
     "queries",
+    "lomas.console",
 ]
 
 MIDDLEWARE = [

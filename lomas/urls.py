@@ -8,8 +8,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from lomas.console.views import ConfigApi, StateApi
 from lomas.metrics_view import metrics
-from lomas.views import ConfigApi, HealthApi, LiveApi, StateApi, root
+from lomas.views import HealthApi, LiveApi, root
 
 api_patterns = [
     path("", root, name="root"),
@@ -17,10 +18,9 @@ api_patterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("state", StateApi.as_view(), name="state"),
     path("config", ConfigApi.as_view(), name="config"),
-    path("", include("datasets.urls")),
     path("", include("budgets.urls")),
     path("", include("queries.urls")),
-    path("", include("lomas.admin_urls")),
+    path("", include("lomas.console.admin_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),  # OpenAPI (lomas/openapi.py)
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),  # Swagger UI
 ]
@@ -28,7 +28,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("metrics", metrics, name="metrics"),
-    path("admin/", include("lomas.dashboard_urls")),
+    path("admin/", include("lomas.console.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
 ]

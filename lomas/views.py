@@ -1,16 +1,23 @@
-"""Service routes: /, /live, /health, /state, /config (spec §1.3)."""
+"""Service routes open to all: /, /live, /health (spec §1.3); /state and /config are in lomas/console/views.py."""
 
-from urllib.parse import urlsplit
-
-from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsLomasAdmin
+from lomas.openapi import inline_body
 from lomas.selectors import broker_ok, database_ok
+
+LIVE = inline_body("Live", status=serializers.CharField())
+HEALTH = inline_body(
+    "Health",
+    status=serializers.ChoiceField(choices=["healthy", "unhealthy"]),
+    database=serializers.ChoiceField(choices=["ok", "down"]),
+    broker=serializers.ChoiceField(choices=["ok", "down"]),
+)
 
 
 def root(request: HttpRequest) -> HttpResponseRedirect:
@@ -24,6 +31,7 @@ class LiveApi(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
 
+    @extend_schema(tags=["service"], responses={200: LIVE})
     def get(self, request: Request) -> Response:
         return Response({"status": "alive"})
 
@@ -34,6 +42,7 @@ class HealthApi(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
 
+    @extend_schema(tags=["service"], responses={200: HEALTH, 503: HEALTH})
     def get(self, request: Request) -> Response:
         checks = {"database": database_ok(), "broker": broker_ok()}
         healthy = all(checks.values())
@@ -42,45 +51,3 @@ class HealthApi(APIView):
             **{k: "ok" if v else "down" for k, v in checks.items()},
         }
         return Response(body, status=200 if healthy else 503)
-
-
-class StateApi(APIView):
-    """GET /state (lomas admins)."""
-
-    permission_classes = (IsLomasAdmin,)
-
-    def get(self, request: Request) -> Response:
-        return Response({"state": "live"})
-
-
-def _redacted_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-class ConfigApi(APIView):
-    """GET /config (lomas admins): the server configuration, with every secret left out."""
-
-    permission_classes = (IsLomasAdmin,)
-
-    def get(self, request: Request) -> Response:
-        database = settings.DATABASES["default"]
-        return Response(
-            {
-                "config": {
-                    "database": {"engine": database["ENGINE"].rsplit(".", 1)[-1], "name": str(database["NAME"])},
-                    "broker": _redacted_url(settings.CELERY_BROKER_URL),
-                    "eager_jobs": settings.CELERY_TASK_ALWAYS_EAGER,
-                    "job_queues": settings.LOMAS_JOB_QUEUES,
-                    "job_time_limit_seconds": settings.LOMAS_JOB_TIME_LIMIT,
-                    "data_directory": str(settings.LOMAS_DATA_DIR),
-                    "dummy_max_rows": settings.LOMAS_DUMMY_MAX_ROWS,
-                    "status_wait_seconds": settings.LOMAS_STATUS_WAIT_SECONDS,
-                    "s3_credentials_names": sorted(settings.LOMAS_S3_CREDENTIALS),
-                    "debug": settings.DEBUG,
-                }
-            }
-        )

@@ -1,8 +1,16 @@
-"""Jobs and the query archive in Django admin: read-only, filterable, requests and answers shown as indented JSON."""
+"""Jobs and the query archive in Django admin: read-only, filterable, requests and answers shown as indented JSON.
+
+The ledger page of budgets gains a filter by the DP library of the query that made each charge.
+"""
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from budgets.admin import LedgerEntryAdmin
+from budgets.models import LedgerEntry
 from lomas.admin_display import ReadOnlyAdmin, pretty_json
+from queries.libraries import ADAPTERS
 from queries.models import Job, QueryArchive
 
 
@@ -45,3 +53,28 @@ class QueryArchiveAdmin(ReadOnlyAdmin):
     @admin.display(description="response")
     def answer(self, archive: QueryArchive) -> str:
         return pretty_json(archive.response)
+
+
+class LibraryFilter(admin.SimpleListFilter):
+    """Ledger charges by the DP library of the archived query that made them."""
+
+    title = "library"
+    parameter_name = "library"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(library, library) for library in ADAPTERS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(job_uid__in=QueryArchive.objects.filter(dp_library=self.value()).values("job_uid"))
+
+
+class LedgerEntryByLibraryAdmin(LedgerEntryAdmin):
+    """The ledger page of budgets, also filtered by DP library."""
+
+    list_filter = (*LedgerEntryAdmin.list_filter[:-1], LibraryFilter, LedgerEntryAdmin.list_filter[-1])
+
+
+admin.site.unregister(LedgerEntry)
+admin.site.register(LedgerEntry, LedgerEntryByLibraryAdmin)

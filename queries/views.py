@@ -4,7 +4,7 @@ import time
 from uuid import UUID
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,13 @@ from budgets.selectors import access_check
 from datasets.connectors import get_connector
 from datasets.selectors import dummy_check_rows
 from lomas.errors import InvalidQuery
-from lomas.openapi import STATUS_RESPONSES, SUBMIT_RESPONSES, USER_ERRORS, PreviousQueriesSerializer
+from lomas.openapi import (
+    SUBMIT_LIMIT,
+    UNAVAILABLE,
+    USER_ERRORS,
+    DetailSerializer,
+    NullableObjectField,
+)
 from lomas.rate_limit import submit_limit_check
 from lomas.requests import DatasetRequestSerializer, parse_body
 from lomas.timing import pad_result, submission_timing
@@ -22,6 +28,51 @@ from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
 from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
 from queries.services import job_collect, job_submit
+
+
+class JobSerializer(serializers.Serializer):
+    """A DP job: 202 at submission, then its state at /status/{uid}."""
+
+    uid = serializers.UUIDField()
+    requested_by = serializers.CharField()
+    status = serializers.ChoiceField(choices=["in_progress", "complete", "failed"])
+    result = NullableObjectField(help_text="QueryResponse or CostResponse once complete")
+    error = NullableObjectField(help_text="The lomas error of a failed job")
+    status_code = serializers.IntegerField()
+
+
+class ArchiveSerializer(serializers.Serializer):
+    """An archived real query (spec §2.6)."""
+
+    user_name = serializers.CharField()
+    dataset_name = serializers.CharField()
+    dp_library = serializers.CharField()
+    dp_librairy = serializers.CharField(help_text="The same, spelt as lomas ≤0.4 clients read it")
+    client_input = serializers.JSONField()
+    response = serializers.JSONField()
+    timestamp = serializers.FloatField()
+
+
+class PreviousQueriesSerializer(serializers.Serializer):
+    previous_queries = ArchiveSerializer(many=True)
+
+
+def _job_or(error: str, description: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        {"anyOf": [{"$ref": "#/components/schemas/Job"}, {"$ref": f"#/components/schemas/{error}"}]},
+        description=description,
+    )
+
+
+SUBMIT_RESPONSES = {202: JobSerializer, **USER_ERRORS, 429: SUBMIT_LIMIT, 503: UNAVAILABLE}
+STATUS_RESPONSES = {
+    200: JobSerializer,
+    400: _job_or("InvalidQueryException", "A failed job, or an invalid uid (InvalidQueryException)"),
+    403: _job_or("UnauthorizedAccessException", "A failed job, or another user's job (UnauthorizedAccessException)"),
+    404: OpenApiResponse(DetailSerializer, description="This job does not exist (or was already handed out)."),
+    422: OpenApiResponse(JobSerializer, description="A job the DP library refused"),
+    500: _job_or("InternalServerException", "A job that failed internally, or an internal error"),
+}
 
 
 class DPSubmitApi(APIView):
@@ -62,7 +113,7 @@ class JobStatusApi(APIView):
     max_poll_interval = 0.1
     poll_backoff = 1.5
 
-    @extend_schema(responses=STATUS_RESPONSES)
+    @extend_schema(tags=["researcher"], responses=STATUS_RESPONSES)
     def get(self, request: Request, uid: str) -> Response:
         try:
             job_uid = UUID(uid)
@@ -100,7 +151,7 @@ class PreviousQueriesApi(APIView):
             child=serializers.ChoiceField(choices=sorted(ADAPTERS)), required=False, allow_empty=False
         )
 
-    @extend_schema(responses={200: PreviousQueriesSerializer, **USER_ERRORS})
+    @extend_schema(tags=["researcher"], responses={200: PreviousQueriesSerializer, **USER_ERRORS})
     def post(self, request: Request) -> Response:
         body = parse_body(self.InputSerializer, request)
         dataset = access_check(user=request.user, dataset_name=body["dataset_name"])

@@ -9,7 +9,7 @@ from argparse import ArgumentParser
 from pathlib import Path
 
 from accounts.collections import user_records_from_collection
-from lomas.collections import collection_read_yaml
+from lomas.collection_files import collection_read_yaml
 from lomas.errors import InvalidQuery
 
 

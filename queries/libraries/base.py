@@ -32,7 +32,7 @@ from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
-from queries.serializers import DummyFieldsMixin
+from lomas.requests import DummyFieldsMixin
 
 # Rows of the dummy twin that cost() and rehearse() run on, and its seed.
 TWIN_ROWS = 100

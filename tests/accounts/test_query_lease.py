@@ -8,7 +8,6 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
-from accounts.collections import user_to_wire
 from accounts.models import LomasProfile
 from accounts.selectors import user_may_query
 from accounts.services import (
@@ -17,6 +16,7 @@ from accounts.services import (
     user_release_query_slot,
     user_set_may_query,
 )
+from budgets.collections import user_to_wire
 from lomas.errors import UnauthorizedAccess
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from budgets.models import Budget
 from budgets.selectors import epsilon_spent_per_day, top_consumers
 from budgets.services import budget_charge, budget_grant
 from datasets.models import Dataset
-from lomas.charts import line_chart
+from lomas.console.charts import line_chart
 from queries.models import Job
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from datasets.collections import dataset_records_from_collection
 from datasets.services import dataset_collection_load
-from lomas.collections import collection_read_yaml
+from lomas.collection_files import collection_read_yaml
 from lomas.commands import AdminCommand, Output, changes_text, command_actor
 
 

@@ -28,9 +28,9 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_dtypes, population_size
 from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.requests import DatasetRequestSerializer
 from queries.libraries.base import Cost, DPAdapter
 from queries.libraries.diffprivlib.release import dp_score, released_pipeline
-from queries.serializers import DatasetRequestSerializer
 
 if TYPE_CHECKING:  # diffprivlib and scikit-learn are imported where used: web processes never load them
     from diffprivlib import BudgetAccountant

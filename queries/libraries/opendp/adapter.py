@@ -26,8 +26,8 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
+from lomas.requests import DatasetRequestSerializer
 from queries.libraries.base import Cost, DPAdapter, remembered
-from queries.serializers import DatasetRequestSerializer
 
 if TYPE_CHECKING:  # opendp and polars are imported where they are used: web processes never load them
     from opendp.context import Context

@@ -24,9 +24,9 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.requests import DatasetRequestSerializer, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter, is_twin, remembered
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal
-from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat

@@ -36,8 +36,8 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.requests import DatasetRequestSerializer, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter
-from queries.serializers import DatasetRequestSerializer, PositiveFloatField
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
     from snsynth.transform.base import ColumnTransformer

@@ -2,16 +2,8 @@
 
 from django.urls import path
 
-from accounts.admin_api import (
-    CollectionDropApi,
-    UserArchiveApi,
-    UserBudgetApi,
-    UserDatasetAddApi,
-    UserDatasetRevokeApi,
-    UserDeleteApi,
-    UsersApi,
-    UsersFileApi,
-)
+from accounts.admin_api import UserDeleteApi
+from budgets.admin_api import UserBudgetApi, UserDatasetAddApi, UserDatasetRevokeApi, UsersApi, UsersFileApi
 from datasets.admin_api import (
     DatasetAddApi,
     DatasetBulkApi,
@@ -19,6 +11,8 @@ from datasets.admin_api import (
     DatasetListApi,
     DatasetMetadataAdminApi,
 )
+from lomas.console.admin_api import CollectionDropApi
+from queries.admin_api import UserArchiveApi
 
 urlpatterns = [
     path("datasets", DatasetListApi.as_view(), name="admin_datasets"),

@@ -3,9 +3,18 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from accounts.collections import user_to_wire
 from accounts.selectors import user_get_by_name
-from lomas.commands import AdminCommand, Output, budget_lines
+from budgets.collections import user_to_wire
+from lomas.commands import AdminCommand, Output
+
+
+def budget_lines(datasets_list: list[dict[str, Any]]) -> list[str]:
+    """One line per budget of a lomas User."""
+    return [
+        f"  {entry['dataset_name']}: initial ε {entry['initial_epsilon']:g}, δ {entry['initial_delta']:g}; "
+        f"spent ε {entry['total_spent_epsilon']:g}, δ {entry['total_spent_delta']:g}"
+        for entry in datasets_list
+    ]
 
 
 class Command(AdminCommand):

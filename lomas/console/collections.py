@@ -8,34 +8,23 @@ the archived queries.
 from pathlib import Path
 from typing import Any
 
-import yaml
 from django.conf import settings
 from django.db import transaction
 
-from accounts.collections import user_records_from_collection, user_to_wire
 from accounts.selectors import user_list
 from accounts.services import Actor, audit_record, user_drop_all
+from budgets.collections import user_budget_records_from_collection, user_to_wire
 from budgets.services import user_collection_load
 from datasets.collections import dataset_records_from_collection, dataset_to_wire
 from datasets.metadata import metadata_to_wire
 from datasets.selectors import dataset_list
 from datasets.services import dataset_collection_load, dataset_drop_all
+from lomas.collection_files import collection_read_yaml
 from lomas.errors import InvalidQuery
 from queries.selectors import archive_list
 from queries.services import archive_drop_all
 
 COLLECTIONS = ("users", "datasets", "metadata", "queries_archive", "queries_archives")
-
-
-def collection_read_yaml(text: str | bytes, *, key: str) -> list[Any]:
-    """The list under `key` ("users" or "datasets") of a YAML collection file, or InvalidQuery."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidQuery(f"Invalid YAML: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get(key), list):
-        raise InvalidQuery(f"Invalid collection: the file must hold a '{key}' list.")
-    return document[key]
 
 
 def _check(name: str) -> None:
@@ -99,7 +88,7 @@ def collection_import(*, actor: Actor, name: str, text: str | bytes, mode: str, 
     if mode not in IMPORT_MODES:
         raise InvalidQuery(f"Unknown import mode {mode}: one of {', '.join(IMPORT_MODES)}.")
     if name == "users":
-        records = user_records_from_collection(collection_read_yaml(text, key="users"))
+        records = user_budget_records_from_collection(collection_read_yaml(text, key="users"))
         changes = user_collection_load(
             actor=actor, records=records, clean=mode == "clean", overwrite=mode == "overwrite", dry_run=dry_run
         )

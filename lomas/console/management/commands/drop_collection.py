@@ -3,8 +3,8 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from lomas.collections import COLLECTIONS, collection_drop
 from lomas.commands import AdminCommand, Output, command_actor
+from lomas.console.collections import COLLECTIONS, collection_drop
 
 
 class Command(AdminCommand):

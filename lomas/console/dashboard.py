@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from budgets.selectors import epsilon_spent_per_day, top_consumers
-from lomas.charts import bar_chart, line_chart
-from lomas.collections import collection_export, collection_import
+from lomas.console.charts import bar_chart, line_chart
+from lomas.console.collections import collection_export, collection_import
 from lomas.errors import InvalidQuery
 from lomas.selectors import service_health
 from queries.selectors import job_counts_recent

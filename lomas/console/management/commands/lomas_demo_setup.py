@@ -19,7 +19,7 @@ from datasets.models import Dataset
 from datasets.services import dataset_create
 from lomas.errors import LomasError
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+DEMO_DIR = Path(settings.BASE_DIR) / "datasets" / "demo"
 
 
 class Command(BaseCommand):

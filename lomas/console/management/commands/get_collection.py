@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from lomas.collections import COLLECTIONS, collection_export, collection_get
 from lomas.commands import AdminCommand, Output
+from lomas.console.collections import COLLECTIONS, collection_export, collection_get
 
 
 class Command(AdminCommand):

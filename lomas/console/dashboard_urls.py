@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from lomas import dashboard
+from lomas.console import dashboard
 
 urlpatterns = [
     path("overview/", admin.site.admin_view(dashboard.overview), name="lomas_admin_overview"),

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from accounts.collections import user_records_from_collection
+from budgets.collections import user_budget_records_from_collection
 from budgets.services import user_collection_load
-from lomas.collections import collection_read_yaml
+from lomas.collection_files import collection_read_yaml
 from lomas.commands import AdminCommand, Output, changes_text, command_actor
 
 
@@ -29,7 +29,7 @@ class Command(AdminCommand):
             text = yaml_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"Cannot read {yaml_file}: {exc.strerror}.") from exc
-        records = user_records_from_collection(collection_read_yaml(text, key="users"))
+        records = user_budget_records_from_collection(collection_read_yaml(text, key="users"))
         changes = user_collection_load(
             actor=command_actor(), records=records, clean=clean, overwrite=overwrite, dry_run=dry_run
         )

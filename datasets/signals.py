@@ -1,0 +1,7 @@
+"""Hooks that let higher apps add to what datasets records, without datasets importing them."""
+
+from django.dispatch import Signal
+
+# Sent by dataset_delete just before the dataset goes, with `dataset=`; each receiver returns a dict
+# merged into the audit entry's details (budgets adds the budgets deleted with the dataset).
+dataset_deleting = Signal()

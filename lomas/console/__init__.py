@@ -1,0 +1,1 @@
+"""The console: pages, routes and commands that span the apps (collections, overview, demo, runlomas)."""

@@ -88,7 +88,9 @@ def test_a_one_row_test_split_does_not_give_a_kmeans_score_of_minus_the_squared_
 
     centre = released(result).steps[0][1].cluster_centers_[0, 0]
     exact_scores = -((frame["body_mass_g"].dropna().to_numpy() - centre) ** 2)
-    assert np.min(np.abs(exact_scores - result["score"])) > 1.0
+    # The Laplace noise (scale 5000² / 0.001) swamps every exact value: the score is 0 (a negative noisy
+    # inertia is clipped, whatever the data) or far from -(x - c)² for every penguin.
+    assert result["score"] == 0.0 or np.min(np.abs(exact_scores - result["score"])) > 1.0
 
 
 def test_the_returned_model_holds_no_labels_inertia_counts_or_iterations() -> None:

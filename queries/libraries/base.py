@@ -32,6 +32,7 @@ from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
+from lomas.errors import ExternalLibraryError, LomasError
 from lomas.requests import DummyFieldsMixin
 
 # Rows of the dummy twin that cost() and rehearse() run on, and its seed.
@@ -73,6 +74,8 @@ class DPAdapter(ABC):
     # Whether /get_previous_queries lists this library's archived queries (lomas-client 0.5.1
     # raises on a dp_library it cannot decode; the archive keeps every real query regardless).
     in_previous_queries: ClassVar[bool] = True
+    # Failures of the library that are not Exceptions, caught by library_errors() all the same.
+    library_exceptions: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self, *, body: dict[str, Any], connector: DataConnector, metadata: dict[str, Any]) -> None:
         self.body = body
@@ -98,6 +101,20 @@ class DPAdapter(ABC):
             case "dummy":
                 return _dummy_request(cls.query_request)
         raise ValueError(f"Unknown job kind {kind!r}.")
+
+    @contextmanager
+    def library_errors(self, message: str) -> Iterator[None]:
+        """The one policy at the library boundary: inside the block a lomas error passes unchanged,
+        any other error becomes an ExternalLibraryError whose text is `message` with `{reason}` set
+        to the exception's type and text, and an interrupt (the time limit, a shutdown: not an
+        Exception) is never caught. `library_exceptions` names a library's other failures."""
+        try:
+            yield
+        except LomasError:
+            raise
+        except (Exception, *self.library_exceptions) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise ExternalLibraryError(message.format(reason=reason), library=self.library) from exc
 
     def twin(self) -> "DPAdapter":
         """The same request on the dummy twin: rows generated from the metadata alone."""

@@ -42,7 +42,7 @@ def _opendp_plan(metadata: dict[str, Any]) -> str:
     return base64.b64encode(query.serialize()).decode()
 
 
-def _bodies(metadata: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+def request_bodies(metadata: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     """One request per library: (the library's route suffix, the body)."""
     return {
         "smartnoise_sql": ("smartnoise_sql", {
@@ -91,7 +91,7 @@ def _damage(data_dir: Path) -> None:
 def test_estimates_do_not_move_with_the_private_rows_and_the_charge_equals_the_estimate(
     library, alice, alice_api, penguin, submit, _data_dir
 ):
-    route, body = _bodies(penguin.metadata)[library]
+    route, body = request_bodies(penguin.metadata)[library]
     before = _estimate(alice_api, submit, route, body)
     assert before["epsilon"] > 0
 

@@ -318,7 +318,7 @@ class DiffPrivLibAdapter(DPAdapter):
         pipeline = build_pipeline(self._steps, accountant=accountant)
         if max_iterations is not None:
             _limit_iterations(pipeline, max_iterations)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self.library_errors(FIT_FAILED):
             warnings.simplefilter("error", PrivacyLeakWarning)
             try:
                 pipeline.fit(train[self.feature_columns], self._targets(train))
@@ -328,10 +328,6 @@ class DiffPrivLibAdapter(DPAdapter):
                     "PrivacyLeakWarning is a blocker.",
                     library=LIBRARY,
                 ) from warning
-            except Exception as exc:
-                raise ExternalLibraryError(
-                    FIT_FAILED.format(reason=f"{type(exc).__name__}: {exc}"), library=LIBRARY
-                ) from exc
         spent = tuple(map(float, accountant.total()))
         if spent != self._model_cost:
             raise RuntimeError(f"The diffprivlib fit spent {spent}, not its cost {self._model_cost}.")

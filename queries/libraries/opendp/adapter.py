@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
+from polars.exceptions import PanicException
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_names
-from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
+from lomas.errors import InvalidQuery, LomasError
 from lomas.requests import DatasetRequestSerializer
 from queries.libraries.base import Cost, DPAdapter, remembered
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # opendp and polars are imported where they are used: web pro
 
 LIBRARY = "opendp"
 FIXED_DELTA = "Provide a fixed delta for this query."
+NOT_PRIVATE = "The plan cannot be made differentially private on this dataset: {reason}"
 EPSILON_OR_RHO = "Either epsilon or rho must be set (greater than 0), not both."
 NO_NOISE = (
     "The plan releases no noisy statistic: it is private without noise on this dataset, which the "
@@ -71,6 +73,7 @@ class OpenDPAdapter(DPAdapter):
     library: ClassVar[str] = LIBRARY
     cost_request = CostRequest
     query_request = QueryRequest
+    library_exceptions = (PanicException,)  # polars reports Rust panics as a BaseException
     library_modules = ("polars", "opendp.prelude", "opendp.extras.polars", "queries.libraries.opendp.context",
                        "queries.libraries.opendp.totality")  # fmt: skip
 
@@ -96,22 +99,13 @@ class OpenDPAdapter(DPAdapter):
 
     def run(self) -> dict[str, Any]:
         """Release the plan on the data, made to fit the metadata's domain: a polars frame as JSON text."""
-        from polars.exceptions import PanicException
-
         from queries.libraries.opendp.context import conform
         from queries.libraries.opendp.guard import plan_handling
 
         self.validate()
         measurement = self._measurement
-        try:
-            with plan_handling():
-                frame = measurement(conform(self.connector.get_polars(), self.metadata)).collect()
-        except LomasError:
-            raise
-        except (Exception, PanicException) as exc:  # polars reports Rust panics as a BaseException
-            raise ExternalLibraryError(
-                f"Error executing the OpenDP query: {type(exc).__name__}: {exc}", library=LIBRARY
-            ) from exc
+        with self.library_errors("Error executing the OpenDP query: {reason}"), plan_handling():
+            frame = measurement(conform(self.connector.get_polars(), self.metadata)).collect()
         return {"type": "opendp_polars", "value": frame.write_json()}
 
     @cached_property
@@ -145,18 +139,12 @@ class OpenDPAdapter(DPAdapter):
 
         dp.enable_features(*settings.LOMAS_OPENDP_FEATURES)
         dp.disable_features("honest-but-curious")
-        try:
+        with self.library_errors("Error building the OpenDP context: {reason}"):  # the metadata and request only
             return build_context(self.metadata, epsilon=self.epsilon, rho=self.rho, delta=self._context_delta)
-        except LomasError:
-            raise
-        except Exception as exc:  # depends on the metadata and the request only
-            raise ExternalLibraryError(f"Error building the OpenDP context: {exc}", library=LIBRARY) from exc
 
     @cached_property
     def _query(self) -> LazyFrameQuery:
         """The vetted plan, deserialized with unpickling refused, checked again and bound to the Context."""
-        from polars.exceptions import PanicException
-
         from queries.libraries.opendp.guard import plan_handling
         from queries.libraries.opendp.plan import MalformedPlan, check_plan
         from queries.libraries.opendp.totality import check_total
@@ -169,7 +157,7 @@ class OpenDPAdapter(DPAdapter):
                     tree = json.loads(query.polars_plan.serialize(format="json"))
         except LomasError:
             raise
-        except (Exception, PanicException) as exc:
+        except (Exception, *self.library_exceptions) as exc:
             raise MalformedPlan(f"The plan cannot be read by the server's polars: {type(exc).__name__}.") from exc
         server_library = _server_opendp_library()
         check_plan(tree, library_allowed=lambda path: path == server_library)
@@ -189,23 +177,15 @@ class OpenDPAdapter(DPAdapter):
         return remembered(key, self._resolve)
 
     def _resolve(self) -> Measurement:
-        from polars.exceptions import PanicException
-
         from queries.libraries.opendp.context import NoNoise, resolve
         from queries.libraries.opendp.guard import plan_handling
 
         query = self._query
-        try:
-            with plan_handling():
+        with self.library_errors(NOT_PRIVATE), plan_handling():
+            try:
                 return resolve(query)
-        except LomasError:
-            raise
-        except NoNoise:
-            raise InvalidQuery(NO_NOISE) from None
-        except (Exception, PanicException) as exc:
-            raise ExternalLibraryError(
-                f"The plan cannot be made differentially private on this dataset: {exc}", library=LIBRARY
-            ) from exc
+            except NoNoise:
+                raise InvalidQuery(NO_NOISE) from None
 
     @property
     def _context_delta(self) -> float | None:
@@ -225,7 +205,7 @@ class OpenDPAdapter(DPAdapter):
         import opendp.prelude as dp
 
         accountant, d_in = self._context.accountant, self._context.d_in
-        try:
+        with self.library_errors("Error obtaining cost: {reason}"):  # the request and the metadata only
             if self.rho is not None:
                 profile, context_delta = dp.c.make_zCDP_to_approxDP(accountant).map(d_in)
                 conversion_delta = self.delta - context_delta
@@ -233,8 +213,6 @@ class OpenDPAdapter(DPAdapter):
             if self.delta is None:
                 return Cost(epsilon=float(accountant.map(d_in)), delta=0.0)
             epsilon, delta = accountant.map(d_in)
-        except Exception as exc:  # depends on the request and the metadata only
-            raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
         return Cost(epsilon=float(epsilon), delta=float(delta))
 
 

@@ -23,7 +23,7 @@ from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
-from lomas.errors import ExternalLibraryError, InvalidQuery
+from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter, is_twin, remembered
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal
@@ -39,6 +39,7 @@ TABLE = "df"
 # Request `mechanisms` keys that override snsql's default mechanism; other keys are ignored.
 MECHANISM_STATS = ("count", "sum_int", "sum_large_int", "sum_float", "threshold")
 EXECUTION_FAILED = "Error executing query: {reason}"
+COST_FAILED = "Error obtaining cost: {reason}"
 
 
 class CostRequest(DatasetRequestSerializer):
@@ -93,32 +94,25 @@ class SmartnoiseSqlAdapter(DPAdapter):
         self.validate()
         reader, subquery = self._rewritten
         odometer = OdometerHeterogeneous(reader.privacy)
-        try:
+        with self.library_errors(COST_FAILED):
             for mechanism in reader._get_mechanisms(subquery):
                 if mechanism is not None:
                     odometer.spend(Privacy(epsilon=mechanism.epsilon, delta=mechanism.delta))
             epsilon, delta = odometer.spent
-        except Exception as exc:
-            raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
         return Cost(epsilon=float(epsilon), delta=float(delta))
 
     def run(self) -> dict[str, Any]:
         """Execute once: a NaN goes out as null and no row as an empty table (never a re-run or an error)."""
         self.validate()
         reader = self._private_reader(self._sql_copy())
-        try:
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                result = reader._execute_ast(self._parsed_query, postprocess=self.postprocess)
-                if self.postprocess:
-                    columns, rows = list(result[0]), [list(row) for row in result[1:]]
-                else:
-                    first = next(iter(result), None)  # the noise is drawn while iterating
-                    rows = [] if first is None else [list(first)]
-                    columns = [f"res_{position}" for position in range(len(self._rewritten[1]._select_symbols))]
-        except Exception as exc:
-            raise ExternalLibraryError(
-                EXECUTION_FAILED.format(reason=f"{type(exc).__name__}: {exc}"), library=LIBRARY
-            ) from exc
+        with self.library_errors(EXECUTION_FAILED), np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            result = reader._execute_ast(self._parsed_query, postprocess=self.postprocess)
+            if self.postprocess:
+                columns, rows = list(result[0]), [list(row) for row in result[1:]]
+            else:
+                first = next(iter(result), None)  # the noise is drawn while iterating
+                rows = [] if first is None else [list(first)]
+                columns = [f"res_{position}" for position in range(len(self._rewritten[1]._select_symbols))]
         return {"type": LIBRARY, "df": dataframe_to_tight_json(pd.DataFrame(rows, columns=columns))}
 
     def _private_reader(self, sql_copy: PandasReader | None) -> PrivateReader:
@@ -171,10 +165,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
         """A PrivateReader over no data and the SQL it would send to SQLite (its rewritten subquery),
         once checked to be total there."""
         reader = self._private_reader(None)
-        try:
+        with self.library_errors(COST_FAILED):
             subquery, _ = reader._rewrite_ast(self._parsed_query)
-        except Exception as exc:
-            raise ExternalLibraryError(f"Error obtaining cost: {exc}", library=LIBRARY) from exc
         if (reason := refusal(subquery)) is not None:
             raise InvalidQuery(reason)
         return reader, subquery

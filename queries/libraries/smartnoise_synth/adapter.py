@@ -359,15 +359,14 @@ class SmartnoiseSynthAdapter(DPAdapter):
     def _release(self, model: Any, *, nb_samples: int) -> dict[str, Any]:
         if self.return_model:
             return {"type": LIBRARY, "model": base64.b64encode(pickle.dumps(_without_training_data(model))).decode()}
-        try:
-            if self.condition:
-                samples = model.sample_conditional(nb_samples, self.condition)
-            else:
-                samples = model.sample(nb_samples)
-        except ValueError as exc:  # the synthesizer has been released: its messages are public
-            raise InvalidQuery(f"Error sampling: {exc}") from exc
-        except Exception as exc:
-            raise ExternalLibraryError(f"Error sampling: {type(exc).__name__}: {exc}", library=LIBRARY) from exc
+        with self.library_errors("Error sampling: {reason}"):
+            try:
+                if self.condition:
+                    samples = model.sample_conditional(nb_samples, self.condition)
+                else:
+                    samples = model.sample(nb_samples)
+            except ValueError as exc:  # the synthesizer has been released: its messages are public
+                raise InvalidQuery(f"Error sampling: {exc}") from exc
         return {"type": SAMPLES_TYPE, "df_samples": dataframe_to_tight_json(self._typed_samples(samples))}
 
     # --- fitting --------------------------------------------------------------------------------
@@ -377,11 +376,9 @@ class SmartnoiseSynthAdapter(DPAdapter):
         from snsynth import Synthesizer
 
         kwargs = {**self._synth_kwargs, **(REHEARSAL_PARAMS.get(self.synth_name, {}) if rehearsal else {})}
-        try:
+        with self.library_errors("Error creating model: {reason}"):  # depends only on the request
             model = Synthesizer.create(synth=self.synth_name, epsilon=self.epsilon, **kwargs)
-        except Exception as exc:  # depends only on the request
-            raise ExternalLibraryError(f"Error creating model: {type(exc).__name__}: {exc}", library=LIBRARY) from exc
-        try:
+        with self.library_errors("Error fitting model: {reason}"):
             if self.synth_name == "dpctgan":
                 self._fit_dpctgan(model, rehearsal=rehearsal)
             elif self.synth_name == "mwem":
@@ -395,8 +392,6 @@ class SmartnoiseSynthAdapter(DPAdapter):
                     self._fit_library(model)
             else:
                 self._fit_library(model)
-        except Exception as exc:
-            raise ExternalLibraryError(f"Error fitting model: {type(exc).__name__}: {exc}", library=LIBRARY) from exc
         return model
 
     def _fit_library(self, model: Any) -> None:

@@ -33,11 +33,12 @@ LOST = {"type": "InternalServerException"}
 COUNT = {"dataset_name": "PENGUIN", "query_str": "SELECT COUNT(*) AS n FROM df", "epsilon": 1.0, "delta": 1e-5,
          "mechanisms": {}, "postprocess": True}  # fmt: skip
 # A real query that runs for tens of seconds even on a fast machine: a GAN synthesizer trained for
-# many epochs (this stack allows more than the default LOMAS_SYNTH_MAX_EPOCHS).
+# many epochs (this stack allows more than the default LOMAS_SYNTH_MAX_EPOCHS). dpctgan trains as many
+# epochs as its epsilon affords: with sigma 100, all 3000 fit in epsilon 1 on PENGUIN's 344 rows.
 SLOW_EPOCHS = 3000
 SLOW = {"dataset_name": "PENGUIN", "synth_name": "dpctgan", "epsilon": 1.0, "delta": 1e-5, "select_cols": [],
-        "synth_params": {"epochs": SLOW_EPOCHS, "batch_size": 50}, "nullable": False, "constraints": "",
-        "return_model": False, "condition": "", "nb_samples": 10}  # fmt: skip
+        "synth_params": {"epochs": SLOW_EPOCHS, "batch_size": 50, "sigma": 100.0}, "nullable": False,
+        "constraints": "", "return_model": False, "condition": "", "nb_samples": 10}  # fmt: skip
 
 
 class TcpProxy:

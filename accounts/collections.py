@@ -6,10 +6,13 @@ becomes the user's sign-in password and is never output. The budgets of each
 entry (`datasets_list`) are read by budgets/collections.py.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lomas.errors import InvalidQuery
+
+Record = TypeVar("Record", bound="UserRecord")
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,15 @@ class UserRecord:
 
 def user_records_from_collection(entries: list[Any]) -> list[UserRecord]:
     """Parse the users of a collection (both layouts), or InvalidQuery naming the entry at fault."""
-    records: list[UserRecord] = []
+    return collection_users(entries, user_record)
+
+
+def collection_users(entries: list[Any], parse: Callable[..., Record]) -> list[Record]:
+    """Each entry of a collection's `users` list read by `parse(entry, where=...)`; a name listed twice
+    is an InvalidQuery. Higher apps pass a parser that reads more of each entry (budgets)."""
+    records: list[Record] = []
     for position, entry in enumerate(entries):
-        record = user_record(entry, where=f"users[{position}]")
+        record = parse(entry, where=f"users[{position}]")
         if any(other.name == record.name for other in records):
             raise InvalidQuery(f"Invalid collection: user {record.name} is listed twice.")
         records.append(record)

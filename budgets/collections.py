@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from accounts.collections import UserRecord, user_record
+from accounts.collections import UserRecord, collection_users, user_record
 from accounts.models import User
 from budgets.amounts import to_amount
 from budgets.selectors import budget_list_for_user, budget_to_wire
@@ -37,13 +37,7 @@ class UserBudgetsRecord(UserRecord):
 
 def user_budget_records_from_collection(entries: list[Any]) -> list[UserBudgetsRecord]:
     """Parse the `users` list of a collection (both layouts), or InvalidQuery naming the entry at fault."""
-    records: list[UserBudgetsRecord] = []
-    for position, entry in enumerate(entries):
-        record = _user_budgets_record(entry, where=f"users[{position}]")
-        if any(other.name == record.name for other in records):
-            raise InvalidQuery(f"Invalid collection: user {record.name} is listed twice.")
-        records.append(record)
-    return records
+    return collection_users(entries, _user_budgets_record)
 
 
 def user_to_wire(user: User) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class AdminApi(APIView):
 
 
 class UserDeleteApi(AdminApi):
-    """DELETE /users/{username}: delete a user and their budgets (kept in the audit trail)."""
+    """DELETE /users/{username}: delete a user (a tombstone: their budgets revoked, their ledgers kept)."""
 
     @extend_schema(tags=["admin"], responses=admin_responses(NULL))
     def delete(self, request: Request, username: str) -> Response | JsonResponse:

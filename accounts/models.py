@@ -13,7 +13,13 @@ from django.utils import timezone
 
 
 class User(AbstractUser):
-    """A person who signs in; `username` is the lomas user name (case-sensitive)."""
+    """A person who signs in; `username` is the lomas user name (case-sensitive).
+
+    A deleted lomas user is a tombstone: the row stays (inactive, without lomas profile) so that
+    their ledgers stay, and a user created again under the same name is this row revived.
+    """
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
 
 class LomasProfile(models.Model):

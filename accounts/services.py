@@ -8,6 +8,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_device_grant_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from accounts.models import AuditEntry, LomasProfile, User
 from accounts.signals import user_deleting
@@ -16,10 +23,16 @@ from lomas.errors import QUERY_IN_PROGRESS, InvalidQuery, UnauthorizedAccess
 
 @transaction.atomic
 def user_create(*, username: str, email: str = "", password: str | None = None, is_lomas_admin: bool = False) -> User:
-    """Create a lomas user (with profile); lomas admins are staff superusers of Django admin."""
-    if User.objects.filter(username=username).exists():
+    """Create a lomas user (with profile); lomas admins are staff superusers of Django admin.
+
+    A deleted user's name gives their tombstone back to life, so that they keep their ledgers.
+    """
+    user = User.objects.filter(username=username).first()
+    if user is not None and user.deleted_at is None:
         raise InvalidQuery(f"User {username} already exists.")
-    user = User(username=username, email=email, is_staff=is_lomas_admin, is_superuser=is_lomas_admin)
+    user = user or User(username=username)
+    user.email, user.is_active, user.deleted_at = email, True, None
+    user.is_staff = user.is_superuser = is_lomas_admin
     if password:
         user.set_password(password)
     else:
@@ -78,25 +91,37 @@ def audit_record(*, actor: Actor, action: str, target: str, details: dict[str, A
 def user_add(
     *, actor: Actor, username: str, email: str = "", password: str | None = None, is_lomas_admin: bool = False
 ) -> User:
-    """Create a researcher (may query, no datasets) or a lomas admin, audited."""
+    """Create a researcher (may query, no datasets) or a lomas admin, audited (a deleted user is revived)."""
+    revived = User.objects.filter(username=username, deleted_at__isnull=False).exists()
     user = user_create(username=username, email=email, password=password, is_lomas_admin=is_lomas_admin)
     details: dict[str, Any] = {"email": email, "admin": True} if is_lomas_admin else {"email": email}
+    if revived:
+        details["revived"] = True
     audit_record(actor=actor, action="user.add", target=username, details=details)
     return user
 
 
 @transaction.atomic
-def user_delete(*, actor: Actor, user: User) -> None:
-    """Delete a user with their budgets and ledgers; the audit entry keeps what the budgets held.
+def user_delete(*, actor: Actor, user: User) -> dict[str, Any]:
+    """Delete a lomas user, leaving a tombstone: their ledgers are never deleted.
 
-    Archived queries stay (under the user's name); jobs go with the user.
+    The row stays, inactive and without its lomas profile (so unknown to the API), its admin
+    rights, password and tokens removed; receivers of user_deleting revoke the user's budgets
+    and report them in the audit entry. Archived queries and jobs stay. Returns the audit details.
     """
     details: dict[str, Any] = {"email": user.email}
-    for _receiver, extra in user_deleting.send(sender=User, user=user):
+    for _receiver, extra in user_deleting.send(sender=User, user=user, actor=actor):
         details.update(extra)
-    username = user.username
-    user.delete()
-    audit_record(actor=actor, action="user.delete", target=username, details=details)
+    LomasProfile.objects.filter(user=user).delete()
+    for token_model in (get_access_token_model, get_refresh_token_model, get_id_token_model, get_grant_model):
+        token_model().objects.filter(user=user).delete()
+    get_device_grant_model().objects.filter(user=user).delete()
+    user.is_active = user.is_staff = user.is_superuser = False
+    user.deleted_at = timezone.now()
+    user.set_unusable_password()
+    user.save()
+    audit_record(actor=actor, action="user.delete", target=user.username, details=details)
+    return details
 
 
 @transaction.atomic
@@ -125,7 +150,7 @@ def user_update_identity(*, actor: Actor, user: User, email: str, password: str 
 
 @transaction.atomic
 def user_drop_all(*, actor: Actor, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
-    """Delete every researcher (lomas users who are not admins) except those named; returns their names.
+    """Delete (tombstone) every researcher (lomas users who are not admins) except those named; returns their names.
 
     Lomas admins are kept so that dropping the users never locks the admins out.
     """

@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,8 +18,17 @@ from django.urls import URLPattern, path, reverse
 
 from accounts.admin import LomasUserAdmin
 from accounts.models import User
-from budgets.models import AMOUNT, Budget, LedgerEntry
-from budgets.services import budget_add_access, budget_change_initial, budget_revoke, budget_top_up
+from budgets.models import AMOUNT, Budget, DatasetBudget, LedgerEntry
+from budgets.selectors import dataset_budget_to_wire, dataset_spent
+from budgets.services import (
+    budget_add_access,
+    budget_change_initial,
+    budget_revoke,
+    budget_top_up,
+    dataset_budget_set,
+)
+from datasets.admin import DatasetAdmin
+from datasets.models import Dataset
 from lomas.admin_display import ReadOnlyAdmin, amount_text
 
 
@@ -88,9 +98,13 @@ def budget_save(request: HttpRequest, budget: Budget, form: forms.ModelForm, cha
     return budget
 
 
-def budget_delete(request: HttpRequest, budget: Budget) -> None:
-    """Revoke an access on which nothing is spent (the only budgets admin pages may delete), audited."""
-    budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
+# What admin's delete page lists: the objects deleted, counts per model, missing permissions, protected objects.
+DeletedObjects = tuple[list[str], dict[str, int], set[str], list[str]]
+
+
+def kept_instead_of_deleted(description: str) -> DeletedObjects:
+    """What admin's delete page lists for an object deleted by a service that keeps every ledger row."""
+    return [description], {}, set(), []
 
 
 class AmountColumns:
@@ -172,8 +186,9 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         "initial_delta_text",
         "spent_delta_text",
         "remaining_delta_text",
+        "revoked_at",
     )
-    list_filter = ("dataset", "user")
+    list_filter = ("dataset", "user", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__username", "dataset__name")
     readonly_fields = (
         "spent_epsilon_text",
@@ -181,6 +196,7 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         "spent_delta_text",
         "remaining_delta_text",
         "created_at",
+        "revoked_at",
     )
     inlines = (LedgerEntryInline,)
 
@@ -192,7 +208,7 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
         if obj is None:
             return ["user", "dataset", "initial_epsilon", "initial_delta"]
-        return ["user", "dataset", *self.amount_fields, "created_at"]
+        return ["user", "dataset", *self.amount_fields, "created_at", "revoked_at"]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -200,9 +216,12 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         return actions
 
     def has_delete_permission(self, request: HttpRequest, obj: Budget | None = None) -> bool:
-        if obj is not None and (obj.spent_epsilon or obj.spent_delta):
+        if obj is not None and obj.is_revoked:
             return False
         return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> DeletedObjects:
+        return kept_instead_of_deleted(f"Access of {objs[0]}: revoked, its budget and ledger kept")
 
     def save_model(self, request: HttpRequest, obj: Budget, form: forms.ModelForm, change: bool) -> None:
         saved = budget_save(request, obj, form, change)
@@ -211,7 +230,7 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: Budget) -> None:
-        budget_delete(request, obj)
+        budget_revoke(actor=request.user, user=obj.user, dataset=obj.dataset)
 
     def get_urls(self) -> list[URLPattern]:
         top_up = path(
@@ -304,31 +323,36 @@ class BudgetInlineForm(BudgetForm):
         if self.instance.pk is not None:
             self.fields["dataset"].disabled = True
 
-
-class BudgetInlineFormSet(BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        for form in self.deleted_forms:
-            budget = form.instance
-            if budget.pk is not None and (budget.spent_epsilon or budget.spent_delta):
-                raise forms.ValidationError(
-                    f"The budget on {budget.dataset.name} cannot be deleted: part of it is already spent."
-                )
+    def validate_unique(self) -> None:
+        """A revoked budget on the dataset is granted again (with its ledger), not a duplicate."""
+        dataset = self.cleaned_data.get("dataset")
+        revoked = Budget.objects.filter(user_id=self.instance.user_id, dataset=dataset, revoked_at__isnull=False)
+        if self.instance.pk is None and dataset is not None and revoked.exists():
+            return
+        super().validate_unique()
 
 
 class BudgetInline(AmountColumns, admin.TabularInline):
+    """The user's access: unrevoked budgets (revoke one on its budget page; revoked ones are listed there)."""
+
     model = Budget
     form = BudgetInlineForm
-    formset = BudgetInlineFormSet
     fields = ("dataset", *AmountColumns.amount_fields)
     readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
     extra = 1
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Budget]:
+        return super().get_queryset(request).filter(revoked_at=None)
 
 
 class UserWithBudgetsAdmin(LomasUserAdmin):
     """The user page of accounts, with the user's budgets inline (changed through the budget services)."""
 
     inlines = (*LomasUserAdmin.inlines, BudgetInline)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> DeletedObjects:
+        return kept_instead_of_deleted(f"User {objs[0]}: deactivated, their budgets revoked and their ledgers kept")
 
     def save_formset(
         self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet, change: bool
@@ -337,8 +361,6 @@ class UserWithBudgetsAdmin(LomasUserAdmin):
             super().save_formset(request, form, formset, change)
             return
         formset.save(commit=False)
-        for budget in formset.deleted_objects:
-            budget_revoke(actor=request.user, user=budget.user, dataset=budget.dataset)
         for budget in formset.new_objects:
             budget_add_access(
                 actor=request.user,
@@ -357,5 +379,91 @@ class UserWithBudgetsAdmin(LomasUserAdmin):
             )
 
 
+class DatasetBudgetForm(forms.ModelForm):
+    """A dataset's total cap over all its researchers, never below what they spent in total."""
+
+    cap_epsilon = AmountField("Total ε cap")
+    cap_delta = AmountField("Total δ cap")
+
+    class Meta:
+        model = DatasetBudget
+        fields = ("dataset", "cap_epsilon", "cap_delta")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("cap_epsilon", "cap_delta"):
+            if getattr(self.instance, name) is not None:
+                self.initial[name] = amount_text(getattr(self.instance, name))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        dataset = cleaned.get("dataset") or (self.instance.dataset if self.instance.pk is not None else None)
+        epsilon, delta = cleaned.get("cap_epsilon"), cleaned.get("cap_delta")
+        if dataset is not None and epsilon is not None and delta is not None:
+            spent = dataset_spent(dataset=dataset)
+            if epsilon < spent.epsilon or delta < spent.delta:
+                self.add_error(
+                    "cap_epsilon",
+                    f"The total budget cannot be set below what its researchers spent in total "
+                    f"(epsilon {amount_text(spent.epsilon)}, delta {amount_text(spent.delta)}).",
+                )
+        return cleaned
+
+
+def total_budget_text(dataset: Dataset) -> str:
+    """A dataset's cap, what all its researchers spent on it together, and what the cap leaves."""
+    wire = dataset_budget_to_wire(dataset=dataset)
+    spent = f"spent ε {wire['total_spent_epsilon']:g}, δ {wire['total_spent_delta']:g}"
+    if wire["epsilon"] is None:
+        return f"no cap; {spent}"
+    return (
+        f"cap ε {wire['epsilon']:g}, δ {wire['delta']:g}; {spent}; "
+        f"remaining ε {wire['remaining_epsilon']:g}, δ {wire['remaining_delta']:g}"
+    )
+
+
+@admin.register(DatasetBudget)
+class DatasetBudgetAdmin(admin.ModelAdmin):
+    """Dataset caps: set through dataset_budget_set (audited, never below what is spent), never deleted."""
+
+    form = DatasetBudgetForm
+    list_display = ("dataset", "total")
+    readonly_fields = ("total",)
+
+    @admin.display(description="total budget (all researchers together)")
+    def total(self, cap: DatasetBudget) -> str:
+        return total_budget_text(cap.dataset) if cap.pk is not None else "-"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DatasetBudget | None = None) -> tuple[str, ...]:
+        return ("dataset", "total") if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: DatasetBudget | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: DatasetBudget, form: forms.ModelForm, change: bool) -> None:
+        dataset = form.cleaned_data.get("dataset", obj.dataset if change else None)
+        saved = dataset_budget_set(
+            actor=request.user,
+            dataset=dataset,
+            epsilon=form.cleaned_data["cap_epsilon"],
+            delta=form.cleaned_data["cap_delta"],
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+
+class DatasetWithBudgetAdmin(DatasetAdmin):
+    """The dataset page of datasets, showing its total budget (set on the Dataset budgets page)."""
+
+    readonly_fields = (*DatasetAdmin.readonly_fields, "total_budget_text")
+
+    @admin.display(description="total budget (all researchers together)")
+    def total_budget_text(self, dataset: Dataset) -> str:
+        return total_budget_text(dataset) if dataset.pk is not None else "-"
+
+
 admin.site.unregister(User)
 admin.site.register(User, UserWithBudgetsAdmin)
+admin.site.unregister(Dataset)
+admin.site.register(Dataset, DatasetWithBudgetAdmin)

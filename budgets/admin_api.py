@@ -13,7 +13,14 @@ from accounts.admin_api import AdminApi
 from accounts.selectors import user_get_by_name, user_list
 from accounts.services import user_add
 from budgets.collections import user_budget_records_from_collection, user_to_wire
-from budgets.services import budget_add_access, budget_change_initial, budget_revoke, user_collection_load
+from budgets.selectors import dataset_budget_to_wire
+from budgets.services import (
+    budget_add_access,
+    budget_change_initial,
+    budget_revoke,
+    dataset_budget_set,
+    user_collection_load,
+)
 from datasets.selectors import dataset_get_by_name
 from lomas.collection_files import collection_read_yaml
 from lomas.openapi import CHANGES, FLAGS, NULL, UPLOAD, admin_responses
@@ -101,17 +108,13 @@ class UserDatasetAddApi(AdminApi):
 
 
 class UserDatasetRevokeApi(AdminApi):
-    """PATCH /users/{username}/dataset/del: remove access (a spent budget only with `force: true`)."""
+    """PATCH /users/{username}/dataset/del: remove access (the budget is revoked, its ledger kept)."""
 
-    class InputSerializer(DatasetRequestSerializer):
-        force = serializers.BooleanField(default=False)
-
-    @extend_schema(tags=["admin"], responses=admin_responses(NULL, body=True))
+    @extend_schema(tags=["admin"], request=DatasetRequestSerializer, responses=admin_responses(NULL, body=True))
     def patch(self, request: Request, username: str) -> Response | JsonResponse:
-        body = parse_body(self.InputSerializer, request)
+        body = parse_body(DatasetRequestSerializer, request)
         user = user_get_by_name(username=username)
-        dataset = dataset_get_by_name(name=body["dataset_name"])
-        budget_revoke(actor=request.user, user=user, dataset=dataset, force=body["force"])
+        budget_revoke(actor=request.user, user=user, dataset=dataset_get_by_name(name=body["dataset_name"]))
         return null_response()
 
 
@@ -137,4 +140,36 @@ class UserBudgetApi(AdminApi):
             epsilon=body["epsilon"],
             delta=body["delta"],
         )
+        return null_response()
+
+
+class DatasetBudgetSerializer(serializers.Serializer):
+    """A dataset's total budget over all its researchers: cap (null if none), spent in total, remaining."""
+
+    dataset_name = serializers.CharField()
+    epsilon = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True)
+    total_spent_epsilon = serializers.FloatField()
+    total_spent_delta = serializers.FloatField()
+    remaining_epsilon = serializers.FloatField(allow_null=True)
+    remaining_delta = serializers.FloatField(allow_null=True)
+
+
+class DatasetBudgetApi(AdminApi):
+    """GET /dataset/{dataset_name}/budget: the dataset's total budget.
+    PATCH: cap it at epsilon and delta (>= 0), never below what its researchers spent in total."""
+
+    class InputSerializer(serializers.Serializer):
+        epsilon = serializers.FloatField(min_value=0)
+        delta = serializers.FloatField(min_value=0)
+
+    @extend_schema(tags=["admin"], responses=admin_responses(DatasetBudgetSerializer, body=True))
+    def get(self, request: Request, dataset_name: str) -> Response:
+        return Response(dataset_budget_to_wire(dataset=dataset_get_by_name(name=dataset_name)))
+
+    @extend_schema(tags=["admin"], request=InputSerializer, responses=admin_responses(NULL, body=True))
+    def patch(self, request: Request, dataset_name: str) -> Response | JsonResponse:
+        body = parse_body(self.InputSerializer, request)
+        dataset = dataset_get_by_name(name=dataset_name)
+        dataset_budget_set(actor=request.user, dataset=dataset, epsilon=body["epsilon"], delta=body["delta"])
         return null_response()

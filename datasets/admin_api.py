@@ -103,7 +103,7 @@ class DatasetBulkApi(AdminApi):
 
 
 class DatasetDetailApi(AdminApi):
-    """GET /dataset/{dataset_name}: DSInfo. DELETE: remove the dataset with its metadata and budgets."""
+    """GET /dataset/{dataset_name}: DSInfo. DELETE: remove the dataset with its metadata (none with budgets)."""
 
     @extend_schema(tags=["admin"], responses=admin_responses(DatasetInfoSerializer, body=True))
     def get(self, request: Request, dataset_name: str) -> Response:

@@ -82,7 +82,7 @@ def dataset_add(*, actor: Actor, name: str, metadata: dict[str, Any], source: di
 
 @transaction.atomic
 def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
-    """Delete a dataset with the budgets on it (their figures and ledgers are kept in the audit entry).
+    """Delete a dataset; receivers of dataset_deleting may refuse (budgets refuses while ledgers refer to it).
 
     Archived queries stay, under the dataset's name.
     """

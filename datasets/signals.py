@@ -3,5 +3,5 @@
 from django.dispatch import Signal
 
 # Sent by dataset_delete just before the dataset goes, with `dataset=`; each receiver returns a dict
-# merged into the audit entry's details (budgets adds the budgets deleted with the dataset).
+# merged into the audit entry's details, or raises to refuse (budgets refuses while budgets refer to it).
 dataset_deleting = Signal()

@@ -60,12 +60,20 @@ class AdminCommand(BaseCommand):
         raise NotImplementedError
 
 
+def kept_text(kept: list[dict[str, Any]]) -> str:
+    """The spent amounts a ledger keeps, per dataset: "IRIS ε 1, δ 0; PENGUIN ε 0.5, δ 1e-05"."""
+    return "; ".join(f"{k['dataset']} ε {k['spent_epsilon']:g}, δ {k['spent_delta']:g}" for k in kept)
+
+
 def changes_text(changes: list[dict[str, Any]], *, dry_run: bool) -> str:
-    """A bulk load's changes, one per line."""
+    """A bulk load's changes, one per line, with the spent amounts the ledger keeps for deleted or re-added users."""
     lines = [
         f"{change['action']:>6} {change['collection']} {change['name']}"
         + (f" ({', '.join(change['fields'])})" if change.get("fields") else "")
+        + (f"; ledger kept: {kept_text(change['kept'])}" if change.get("kept") else "")
         for change in changes
     ]
+    if any(change["action"] == "delete" and change["collection"] == "users" for change in changes):
+        lines.append("Nothing is erased from the ledger: deleted users are deactivated and keep what they spent.")
     lines.append("Dry run: nothing was written." if dry_run else f"{len(changes)} entries processed.")
     return "\n".join(lines)

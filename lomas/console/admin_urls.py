@@ -3,7 +3,14 @@
 from django.urls import path
 
 from accounts.admin_api import UserDeleteApi
-from budgets.admin_api import UserBudgetApi, UserDatasetAddApi, UserDatasetRevokeApi, UsersApi, UsersFileApi
+from budgets.admin_api import (
+    DatasetBudgetApi,
+    UserBudgetApi,
+    UserDatasetAddApi,
+    UserDatasetRevokeApi,
+    UsersApi,
+    UsersFileApi,
+)
 from datasets.admin_api import (
     DatasetAddApi,
     DatasetBulkApi,
@@ -28,4 +35,5 @@ urlpatterns = [
     path("dataset", DatasetAddApi.as_view(), name="admin_dataset_add"),
     path("dataset/<str:dataset_name>", DatasetDetailApi.as_view(), name="admin_dataset"),
     path("dataset/<str:dataset_name>/metadata", DatasetMetadataAdminApi.as_view(), name="admin_dataset_metadata"),
+    path("dataset/<str:dataset_name>/budget", DatasetBudgetApi.as_view(), name="admin_dataset_budget"),
 ]

@@ -11,9 +11,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from accounts.models import User
 from accounts.selectors import user_list
 from accounts.services import Actor, audit_record, user_drop_all
 from budgets.collections import user_budget_records_from_collection, user_to_wire
+from budgets.selectors import budget_kept_to_wire
 from budgets.services import user_collection_load
 from datasets.collections import dataset_records_from_collection, dataset_to_wire
 from datasets.metadata import metadata_to_wire
@@ -33,19 +35,27 @@ def _check(name: str) -> None:
 
 
 @transaction.atomic
-def collection_drop(*, actor: Actor, name: str) -> None:
-    """Empty a collection: every researcher (admins stay), every dataset (with its budgets), or every archive.
+def collection_drop(*, actor: Actor, name: str) -> dict[str, list[dict[str, Any]]]:
+    """Empty a collection: every researcher (admins stay), every dataset, or every archive.
 
-    Metadata lives in its dataset's row and is dropped with the datasets only.
+    Nothing is erased from the ledger: dropped researchers are tombstoned with their ledgers, and
+    datasets with budgets are refused. Metadata lives in its dataset's row and is dropped with the
+    datasets only. Returns the spent amounts the ledger keeps, per dropped researcher.
     """
     _check(name)
     if name == "metadata":
         raise InvalidQuery("Metadata is stored with its dataset: drop the datasets collection instead.")
     if name in ("queries_archive", "queries_archives"):
         archive_drop_all(actor=actor)
-        return
-    deleted = len(user_drop_all(actor=actor)) if name == "users" else dataset_drop_all(actor=actor)
-    audit_record(actor=actor, action="collection.drop", target=name, details={"deleted": deleted})
+        return {}
+    if name == "datasets":
+        deleted = dataset_drop_all(actor=actor)
+        audit_record(actor=actor, action="collection.drop", target=name, details={"deleted": deleted})
+        return {}
+    names = user_drop_all(actor=actor)
+    kept = {username: budget_kept_to_wire(user=User.objects.get(username=username)) for username in names}
+    audit_record(actor=actor, action="collection.drop", target=name, details={"deleted": len(names), "kept": kept})
+    return kept
 
 
 def collection_get(*, name: str) -> Any:

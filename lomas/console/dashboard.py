@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from budgets.selectors import epsilon_spent_per_day, top_consumers
+from budgets.selectors import dataset_budget_list, epsilon_spent_per_day, top_consumers
 from lomas.console.charts import bar_chart, line_chart
 from lomas.console.collections import collection_export, collection_import
 from lomas.errors import InvalidQuery
@@ -32,7 +32,7 @@ _PENDING_IMPORT = "lomas_pending_collection_import"
 
 
 def overview(request: HttpRequest) -> TemplateResponse:
-    """Service health, job counts, ε spent per day per dataset and the top consumers of each dataset."""
+    """Service health, job counts, ε spent per day per dataset, dataset caps and the top consumers of each dataset."""
     today = timezone.localdate()
     first_day = today - timedelta(days=CHART_DAYS - 1)
     spent = epsilon_spent_per_day(days=CHART_DAYS, today=today)
@@ -46,6 +46,7 @@ def overview(request: HttpRequest) -> TemplateResponse:
         "first_day": first_day,
         "today": today,
         "consumers": consumers,
+        "dataset_budgets": dataset_budget_list(),
     }
     return TemplateResponse(request, "admin/lomas/overview.html", context)
 

@@ -129,10 +129,13 @@ def test_changing_the_password_on_its_page_is_audited(admin_client, alice):
     assert AuditEntry.objects.get(action="user.set_password").target == "Alice"
 
 
-def test_deleting_a_user_is_audited_with_their_budgets(admin_client, alice):
+def test_deleting_a_user_tombstones_them_and_is_audited_with_their_budgets(admin_client, alice):
+    page = admin_client.get(f"/admin/accounts/user/{alice.pk}/delete/").content.decode()
+    assert "deactivated, their budgets revoked and their ledgers kept" in page
     response = admin_client.post(f"/admin/accounts/user/{alice.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert not User.objects.filter(username="Alice").exists()
+    alice.refresh_from_db()
+    assert not alice.is_active and alice.deleted_at is not None and alice.budgets.get().is_revoked
     entry = AuditEntry.objects.get(action="user.delete")
     assert entry.actor_name == "admin" and entry.details["budgets"][0]["dataset"] == "PENGUIN"
 

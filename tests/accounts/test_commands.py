@@ -54,18 +54,41 @@ def test_add_user_with_budget_is_one_transaction(penguin):
     assert not User.objects.filter(username="Dan").exists()
 
 
-def test_del_user_deletes_budgets_and_keeps_their_ledger_in_the_audit_trail(alice, penguin):
+def test_del_user_tombstones_the_user_and_keeps_their_ledger(alice, penguin):
     from uuid import uuid4
 
     from budgets.services import budget_charge
 
     budget_charge(user=alice, dataset=penguin, epsilon=0.5, delta=0.0, job_uid=uuid4())
-    assert run("del_user", "-u", "Alice") == "User Alice deleted.\n"
-    assert not User.objects.filter(username="Alice").exists()
-    assert not Budget.objects.exists() and not LedgerEntry.objects.exists()
+    rows = LedgerEntry.objects.count()
+    assert run("del_user", "-u", "Alice") == (
+        "User Alice deleted; nothing is erased from the ledger (kept: PENGUIN ε 0.5, δ 0).\n"
+    )
+    tombstone = User.objects.get(username="Alice")
+    assert not tombstone.is_active and tombstone.deleted_at is not None and not hasattr(tombstone, "lomas_profile")
+    assert Budget.objects.get(user=alice).is_revoked and LedgerEntry.objects.count() == rows
     details = AuditEntry.objects.get(action="user.delete", target="Alice").details
-    assert details["budgets"][0]["spent_epsilon"] == 0.5
-    assert details["budgets"][0]["ledger"][0]["kind"] == "charge"
+    assert details["budgets"][0]["spent_epsilon"] == 0.5 and details["budgets"][0]["revoked"] is True
+    assert details["ledger_kept"] == [{"dataset": "PENGUIN", "spent_epsilon": 0.5, "spent_delta": 0.0}]
+    with pytest.raises(CommandError, match=r"^User Alice does not exist"):
+        run("get_user", "-u", "Alice")
+
+
+def test_a_user_deleted_then_added_again_carries_what_they_spent(alice, penguin):
+    from uuid import uuid4
+
+    from budgets.services import budget_charge
+
+    budget_charge(user=alice, dataset=penguin, epsilon=1.0, delta=0.0, job_uid=uuid4())
+    run("del_user", "-u", "Alice")
+    run("add_user_with_budget", "-u", "Alice", "-m", "alice@example.org", "-d", "PENGUIN", "-e", "10", "-del", "0.005")
+    (entry,) = json.loads(run("get_user", "-u", "Alice", "--json"))["datasets_list"]
+    assert (entry["total_spent_epsilon"], entry["initial_epsilon"]) == (1.0, 10.0)
+    assert User.objects.get(username="Alice").is_active
+    run("del_user", "-u", "Alice")
+    run("add_user_with_budget", "-u", "Alice", "-m", "a@example.org", "-d", "PENGUIN", "-e", "0.5", "-del", "0")
+    (entry,) = json.loads(run("get_user", "-u", "Alice", "--json"))["datasets_list"]
+    assert (entry["initial_epsilon"], entry["total_spent_epsilon"]) == (1.0, 1.0)  # never below what was spent
 
 
 def test_unknown_user_is_a_command_error(db):
@@ -115,6 +138,17 @@ def test_listings(alice, bob):
     assert json.loads(run("get_list_of_datasets_from_user", "-u", "Bob", "--json")) == ["IRIS"]
 
 
+def collection_without(path: str, *, user: str, directory: Path) -> str:
+    """A copy of a v0.5 user collection without one user."""
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text())
+    document["users"] = [entry for entry in document["users"] if (entry.get("id") or {}).get("name") != user]
+    copy = directory / "users.yaml"
+    copy.write_text(yaml.safe_dump(document))
+    return str(copy)
+
+
 @pytest.mark.parametrize("layout", ["v0.4", "v0.5"])
 def test_add_users_via_yaml_loads_both_layouts_with_spent_as_seed_entries(demo_datasets, layout):
     data = json.loads(run("add_users_via_yaml", "-yf", str(COLLECTIONS / f"{layout}_user_collection.yaml"), "--json"))
@@ -123,7 +157,8 @@ def test_add_users_via_yaml_loads_both_layouts_with_spent_as_seed_entries(demo_d
     alice = User.objects.get(username="Alice")
     budget = Budget.objects.get(user=alice, dataset__name="IRIS")
     assert (float(budget.initial_epsilon), float(budget.spent_epsilon), float(budget.spent_delta)) == (10, 1, 1e-6)
-    seed = LedgerEntry.objects.get(budget=budget)
+    grant, seed = LedgerEntry.objects.filter(budget=budget)
+    assert grant.kind == LedgerEntry.Kind.GRANT and float(grant.epsilon) == 10.0
     assert seed.kind == LedgerEntry.Kind.SEED and float(seed.epsilon) == 1.0
     if layout == "v0.5":
         assert alice.email == "alice@example.com" and alice.check_password("alice")
@@ -138,17 +173,42 @@ def test_users_yaml_keeps_existing_users_unless_overwrite(alice, demo_datasets):
     budget = Budget.objects.get(user=alice, dataset__name="PENGUIN")
     assert float(budget.initial_epsilon) == 10  # kept
     text = run("add_users_via_yaml", "-yf", path, "-o")
-    assert "update users Alice (password, budget IRIS granted, budget PENGUIN initial)" in text
+    assert "update users Alice (password, budget IRIS granted, budget PENGUIN initial, budget PENGUIN spent)" in text
     budget.refresh_from_db()
-    assert (float(budget.initial_epsilon), float(budget.spent_epsilon)) == (5, 0)  # the ledger's spent stays
+    assert (float(budget.initial_epsilon), float(budget.spent_epsilon)) == (5, 0.2)  # the larger of ledger and file
 
 
 def test_users_yaml_clean_deletes_absent_researchers_but_not_admins(demo_datasets, admin_user):
     run("add_user", "-u", "Zed", "-m", "z@example.com")
     data = json.loads(run("add_users_via_yaml", "-yf", str(COLLECTIONS / "v0.5_user_collection.yaml"), "-c", "--json"))
     assert {"action": "delete", "collection": "users", "name": "Zed"} in data["changes"]
-    assert not User.objects.filter(username="Zed").exists()
-    assert User.objects.filter(username="admin").exists()
+    assert not User.objects.get(username="Zed").is_active
+    assert User.objects.filter(username="admin", is_active=True).exists()
+
+
+def test_users_yaml_clean_keeps_the_ledger_of_deleted_researchers_and_re_import_carries_it(demo_datasets, tmp_path):
+    from uuid import uuid4
+
+    from budgets.services import budget_charge
+
+    path = str(COLLECTIONS / "v0.5_user_collection.yaml")
+    run("add_users_via_yaml", "-yf", path)
+    bob = User.objects.get(username="Bob")
+    (budget,) = Budget.objects.filter(user=bob)
+    budget_charge(user=bob, dataset=budget.dataset, epsilon=3, delta=0, job_uid=uuid4())
+    rows = LedgerEntry.objects.count()
+    without_bob = collection_without(path, user="Bob", directory=tmp_path)
+    preview = run("add_users_via_yaml", "-yf", without_bob, "-c", "--dry-run")
+    assert f"delete users Bob; ledger kept: {budget.dataset.name} ε 3" in preview
+    assert "Nothing is erased from the ledger" in preview
+    run("add_users_via_yaml", "-yf", without_bob, "-c")
+    assert LedgerEntry.objects.count() == rows and Budget.objects.get(pk=budget.pk).is_revoked
+    data = json.loads(run("add_users_via_yaml", "-yf", path, "--json"))
+    assert {"action": "add", "collection": "users", "name": "Bob", "kept": [
+        {"dataset": budget.dataset.name, "spent_epsilon": 3.0, "spent_delta": 0.0}
+    ]} in data["changes"]  # fmt: skip
+    budget.refresh_from_db()
+    assert not budget.is_revoked and budget.spent_epsilon == 3  # the ledger's 3, larger than the file's
 
 
 def test_users_yaml_dry_run_reports_and_writes_nothing(demo_datasets):

@@ -110,7 +110,7 @@ def test_usersfile_dry_run_then_load(admin_api, penguin, iris):
 
 def test_delete_user(admin_api, alice):
     assert admin_api.delete("/api/users/Alice").json() is None
-    assert not User.objects.filter(username="Alice").exists()
+    assert not User.objects.get(username="Alice").is_active  # a tombstone: the ledger stays
     response = admin_api.delete("/api/users/Alice")
     assert response.status_code == 403
     assert response.json()["message"].startswith("User Alice does not exist.")
@@ -119,7 +119,9 @@ def test_delete_user(admin_api, alice):
 
 def test_delete_collection(admin_api, alice):
     assert admin_api.delete("/api/collections/users").json() is None
-    assert not User.objects.filter(username="Alice").exists()
+    assert not User.objects.get(username="Alice").is_active and Budget.objects.get(user__username="Alice").is_revoked
+    refused = admin_api.delete("/api/collections/datasets")
+    assert refused.status_code == 400 and refused.json()["message"].startswith("Dataset PENGUIN cannot be deleted")
     assert admin_api.delete("/api/collections/queries_archive").status_code == 200
     assert admin_api.delete("/api/collections/moon").status_code == 400
 
@@ -180,23 +182,45 @@ def test_grant_budget_and_revoke(admin_api, alice, iris):
     zero = admin_api.patch("/api/users/Alice/dataset/budget", dict(body, epsilon=0), format="json")
     assert zero.status_code == 400
     assert admin_api.patch("/api/users/Alice/dataset/del", {"dataset_name": "IRIS"}, format="json").json() is None
-    assert not Budget.objects.filter(user=alice, dataset=iris).exists()
+    assert Budget.objects.get(user=alice, dataset=iris).is_revoked
     actions = list(AuditEntry.objects.values_list("action", flat=True))
     assert actions == ["budget.grant", "budget.set_initial", "budget.revoke"]
 
 
-def test_revoking_a_spent_budget_needs_force(admin_api, alice, penguin):
+def test_revoking_a_spent_budget_keeps_its_ledger(admin_api, alice, penguin):
+    from uuid import uuid4
+
+    from budgets.models import LedgerEntry
+    from budgets.services import budget_charge
+
+    budget_charge(user=alice, dataset=penguin, epsilon=1, delta=0, job_uid=uuid4())
+    rows = LedgerEntry.objects.count()
+    revoked = admin_api.patch("/api/users/Alice/dataset/del", {"dataset_name": "PENGUIN"}, format="json")
+    assert (revoked.status_code, revoked.json()) == (200, None)
+    budget = Budget.objects.get(user=alice)
+    assert budget.is_revoked and budget.spent_epsilon == 1 and LedgerEntry.objects.count() == rows
+    again = admin_api.patch("/api/users/Alice/dataset/del", {"dataset_name": "PENGUIN"}, format="json")
+    assert again.status_code == 403  # no access left to revoke
+
+
+def test_dataset_budget_route_caps_the_dataset_never_below_its_total_spend(admin_api, alice, penguin):
     from uuid import uuid4
 
     from budgets.services import budget_charge
 
-    budget_charge(user=alice, dataset=penguin, epsilon=1, delta=0, job_uid=uuid4())
-    refused = admin_api.patch("/api/users/Alice/dataset/del", {"dataset_name": "PENGUIN"}, format="json")
-    assert refused.status_code == 400
-    assert Budget.objects.filter(user=alice).exists()
-    forced = admin_api.patch("/api/users/Alice/dataset/del", {"dataset_name": "PENGUIN", "force": True}, format="json")
-    assert forced.status_code == 200
-    assert not Budget.objects.filter(user=alice).exists()
+    budget_charge(user=alice, dataset=penguin, epsilon=2, delta=1e-5, job_uid=uuid4())
+    uncapped = admin_api.get("/api/dataset/PENGUIN/budget").json()
+    assert uncapped == {"dataset_name": "PENGUIN", "epsilon": None, "delta": None, "total_spent_epsilon": 2.0,
+                        "total_spent_delta": 1e-5, "remaining_epsilon": None, "remaining_delta": None}  # fmt: skip
+    below = admin_api.patch("/api/dataset/PENGUIN/budget", {"epsilon": 1.0, "delta": 0.001}, format="json")
+    assert below.status_code == 400 and below.json()["message"].startswith(
+        "The budget of dataset PENGUIN cannot be set below what its researchers spent in total (epsilon 2"
+    )
+    set_cap = admin_api.patch("/api/dataset/PENGUIN/budget", {"epsilon": 5.0, "delta": 0.001}, format="json")
+    assert (set_cap.status_code, set_cap.json()) == (200, None)
+    capped = admin_api.get("/api/dataset/PENGUIN/budget").json()
+    assert (capped["epsilon"], capped["remaining_epsilon"], capped["remaining_delta"]) == (5.0, 3.0, 0.00099)
+    assert admin_api.patch("/api/dataset/PENGUIN/budget", {"epsilon": -1, "delta": 0}, format="json").status_code == 400
 
 
 def test_user_archive(admin_api, alice, penguin):

@@ -121,7 +121,12 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[World], tuple[str, str, di
     ),
     ("/api/dataset", "post"): (ADMIN, _add_dataset),
     ("/api/dataset/{dataset_name}", "get"): (ADMIN, _json("get", "/api/dataset/PENGUIN")),
-    ("/api/dataset/{dataset_name}", "delete"): (ADMIN, _json("delete", "/api/dataset/IRIS")),
+    ("/api/dataset/{dataset_name}", "delete"): (ADMIN, _json("delete", "/api/dataset/UNUSED")),
+    ("/api/dataset/{dataset_name}/budget", "get"): (ADMIN, _json("get", "/api/dataset/PENGUIN/budget")),
+    ("/api/dataset/{dataset_name}/budget", "patch"): (
+        ADMIN,
+        _json("patch", "/api/dataset/PENGUIN/budget", {"epsilon": 50.0, "delta": 0.01}),
+    ),
     ("/api/dataset/{dataset_name}/metadata", "get"): (ADMIN, _json("get", "/api/dataset/PENGUIN/metadata")),
     ("/api/dataset/{dataset_name}/metadata", "patch"): (
         ADMIN,
@@ -231,7 +236,11 @@ def callers(alice: Any, bob: Any, admin_user: Any) -> dict[str, APIClient]:
 
 @pytest.fixture
 def world(alice: Any, penguin: Any, _data_dir: Path) -> World:
+    from datasets.services import dataset_create
     from queries.services import job_complete
+    from tests.conftest import demo_metadata
+
+    dataset_create(name="UNUSED", metadata=demo_metadata("iris"), path="iris.csv")  # no budgets: it may be deleted
 
     job = Job.objects.create(user=alice, dataset=penguin, library="smartnoise_sql", kind="cost", request={})
     job_complete(job=job, result={"epsilon": 1.0, "delta": 0.0})

@@ -52,7 +52,7 @@ def _model(result):
 
 
 def _assert_nothing_charged_and_slot_free(alice):
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert not QueryArchive.objects.exists()
     alice.lomas_profile.refresh_from_db()
     assert alice.lomas_profile.may_query is True
@@ -165,7 +165,7 @@ def test_query_while_another_runs_is_refused(alice, alice_api, submit):
     status = _status(alice_api, submit(alice_api, "diffprivlib_query", _body()))
 
     assert status.status_code == 403
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
 
 
 @pytest.mark.parametrize(

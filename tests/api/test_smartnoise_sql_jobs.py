@@ -34,7 +34,7 @@ def test_cost_estimate_charges_nothing(alice_api, submit):
     assert status.json()["status"] == "complete"
     # COUNT and AVG (a SUM and a COUNT): three noisy aggregates; deltas compose as 1 - (1 - δ)^3.
     assert status.json()["result"] == {"epsilon": 3.0, "delta": pytest.approx(1.5e-5, rel=1e-5)}
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert not QueryArchive.objects.exists()
 
 
@@ -53,7 +53,7 @@ def test_dummy_query_runs_on_dummy_data_and_charges_nothing(alice_api, submit):
     assert result["requested_by"] == "Alice"
     assert result["result"]["type"] == "smartnoise_sql"
     assert result["result"]["df"]["columns"] == ["n", "mean_bill"]
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert not QueryArchive.objects.exists()
 
 
@@ -83,7 +83,7 @@ def test_over_budget_query_fails_with_the_spec_message_and_charges_nothing(alice
         "type": "InvalidQueryException",
         "message": "Not enough budget for this query epsilon remaining 10.0, delta remaining 0.005.",
     }
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert not QueryArchive.objects.exists()
     alice.lomas_profile.refresh_from_db()
     assert alice.lomas_profile.may_query is True
@@ -100,7 +100,7 @@ def test_query_while_another_runs_is_refused(alice_api, alice, submit):
     status = _status(alice_api, submit(alice_api, "smartnoise_sql_query", _body()))
     assert status.status_code == 403
     assert status.json()["error"]["message"] == "User Alice is trying to query before end of previous query."
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_bad_sql_fails_the_job_and_releases_the_lock(alice_api, alice, submit, q
     status = _status(alice_api, submit(alice_api, "smartnoise_sql_query", _body(query_str=query)))
     assert status.status_code == status_code
     assert status.json()["error"]["type"] == error_type
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     alice.lomas_profile.refresh_from_db()
     assert alice.lomas_profile.may_query is True
 
@@ -175,5 +175,5 @@ def test_a_cost_the_library_cannot_compute_fails_with_422_and_charges_nothing(al
     status = _status(alice_api, submit(alice_api, "smartnoise_sql_query", body))
     assert status.status_code == 422
     assert status.json()["error"]["type"] == "ExternalLibraryException"
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert _status(alice_api, submit(alice_api, "smartnoise_sql_query", _body())).status_code == 200

@@ -34,7 +34,7 @@ def test_cost_estimate_is_computed_without_fitting_and_charges_nothing(alice_api
     status = _status(alice_api, submit(alice_api, "estimate_smartnoise_synth_cost", _body()))
     assert status.status_code == 200
     assert status.json()["result"] == {"epsilon": 1.0, "delta": 0.0}  # mwem is pure ε-DP
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
 
 
 def test_dummy_query_samples_dummy_data_and_charges_nothing(alice_api, submit):
@@ -44,7 +44,7 @@ def test_dummy_query_samples_dummy_data_and_charges_nothing(alice_api, submit):
     samples = pd.DataFrame.from_dict(result["result"]["df_samples"], orient="tight")
     assert list(samples.columns) == FEW_COLUMNS
     assert len(samples) == 30
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
     assert not QueryArchive.objects.exists()
 
 

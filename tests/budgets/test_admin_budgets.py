@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import AuditEntry
 from accounts.services import user_create
-from budgets.models import Budget
+from budgets.models import Budget, LedgerEntry
 from budgets.services import budget_charge
 from queries.models import QueryArchive
 
@@ -110,13 +110,15 @@ def test_adding_a_budget_grants_access_audited(admin_client, alice, iris):
     assert AuditEntry.objects.get(action="budget.grant").actor_name == "admin"
 
 
-def test_a_budget_with_spending_cannot_be_deleted_but_an_unused_one_can(admin_client, budget, bob, iris):
+def test_deleting_a_budget_in_admin_revokes_it_and_keeps_its_ledger(admin_client, budget):
+    rows = LedgerEntry.objects.filter(budget=budget).count()
+    page = admin_client.get(f"/admin/budgets/budget/{budget.pk}/delete/").content.decode()
+    assert "revoked, its budget and ledger kept" in page
+    assert admin_client.post(f"/admin/budgets/budget/{budget.pk}/delete/", {"post": "yes"}).status_code == 302
+    budget.refresh_from_db()
+    assert budget.is_revoked and LedgerEntry.objects.filter(budget=budget).count() == rows
+    assert AuditEntry.objects.get(action="budget.revoke").target == f"{budget.user}/{budget.dataset}"
     assert admin_client.post(f"/admin/budgets/budget/{budget.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert Budget.objects.filter(pk=budget.pk).exists()
-    unused = Budget.objects.get(user=bob, dataset=iris)
-    assert admin_client.post(f"/admin/budgets/budget/{unused.pk}/delete/", {"post": "yes"}).status_code == 302
-    assert not Budget.objects.filter(pk=unused.pk).exists()
-    assert AuditEntry.objects.get(action="budget.revoke").target == "Bob/IRIS"
 
 
 def test_ledger_filters_by_user_dataset_and_library(admin_client, alice, bob, penguin, iris):

@@ -1,6 +1,7 @@
-"""Budget commands: grant, revoke (spent budgets only with --force), set_budget_field (audited old → new)."""
+"""Budget commands: grant, revoke (the ledger kept), set_budget_field (audited old → new), set_dataset_budget."""
 
 import json
+from decimal import Decimal
 from io import StringIO
 from uuid import uuid4
 
@@ -10,7 +11,9 @@ from django.core.management.base import CommandError
 
 from accounts.models import AuditEntry
 from budgets.models import Budget, LedgerEntry
+from budgets.selectors import DatasetBudgetExhausted, access_check
 from budgets.services import budget_charge
+from lomas.errors import UnauthorizedAccess
 
 pytestmark = pytest.mark.django_db
 
@@ -37,31 +40,21 @@ def test_add_dataset_to_user_twice_or_unknown_fails(alice):
         run("add_dataset_to_user", "-u", "Alice", "-d", "MOON", "-e", "1", "-del", "0")
 
 
-def test_revoking_an_unspent_budget(alice, penguin):
-    run("del_dataset_to_user", "-u", "Alice", "-d", "PENGUIN")
-    assert not Budget.objects.filter(user=alice).exists()
-    assert AuditEntry.objects.get(action="budget.revoke").details["initial_epsilon"] == 10.0
-
-
-def test_revoking_a_spent_budget_needs_force_and_keeps_its_ledger_in_the_audit(alice, penguin):
+def test_revoking_keeps_the_budget_and_its_ledger_and_ends_access(alice, penguin):
     job = uuid4()
     budget_charge(user=alice, dataset=penguin, epsilon=1.5, delta=1e-6, job_uid=job)
-    with pytest.raises(CommandError, match=r"^Alice has already spent epsilon 1.5"):
-        run("del_dataset_to_user", "-u", "Alice", "-d", "PENGUIN")
-    assert LedgerEntry.objects.count() == 1
-    run("del_dataset_to_user", "-u", "Alice", "-d", "PENGUIN", "--force")
-    assert not Budget.objects.exists()
-    ledger = AuditEntry.objects.get(action="budget.revoke").details["ledger"]
-    assert ledger == [
-        {
-            "kind": "charge",
-            "epsilon": 1.5,
-            "delta": 1e-6,
-            "job_uid": str(job),
-            "note": "",
-            "created_at": ledger[0]["created_at"],
-        }
-    ]
+    rows = LedgerEntry.objects.count()
+    text = run("del_dataset_to_user", "-u", "Alice", "-d", "PENGUIN")
+    assert text == "Alice no longer has access to PENGUIN; the ledger keeps what was spent (ε 1.5, δ 1e-06).\n"
+    budget = Budget.objects.get(user=alice)
+    assert budget.is_revoked and budget.spent_epsilon == Decimal("1.5") and LedgerEntry.objects.count() == rows
+    assert json.loads(run("get_user", "-u", "Alice", "--json"))["datasets_list"] == []
+    with pytest.raises(UnauthorizedAccess, match=r"^Alice does not have access to PENGUIN"):
+        access_check(user=alice, dataset_name="PENGUIN")
+    assert AuditEntry.objects.get(action="budget.revoke").details["ledger"][-1]["job_uid"] == str(job)
+    run("add_dataset_to_user", "-u", "Alice", "-d", "PENGUIN", "-e", "10", "-del", "0.005")
+    budget.refresh_from_db()
+    assert not budget.is_revoked and budget.spent_epsilon == Decimal("1.5")  # granted again, the spend carried
 
 
 def test_set_budget_field_tops_up_and_audits_old_and_new(alice, penguin):
@@ -92,3 +85,26 @@ def test_set_budget_field_never_below_spent_and_only_initial_fields(alice, pengu
     with pytest.raises(CommandError, match=r"^Alice does not have access to IRIS."):
         run("set_budget_field", "-u", "Alice", "-d", "IRIS", "-f", "initial_epsilon", "-v", "1")
     assert not AuditEntry.objects.filter(action="budget.set_initial").exists()
+
+
+def test_set_dataset_budget_caps_the_total_never_below_what_is_spent(alice, bob, penguin):
+    from budgets.services import budget_grant
+
+    budget_grant(user=bob, dataset=penguin, epsilon=10, delta=0.001)
+    budget_charge(user=alice, dataset=penguin, epsilon=2, delta=1e-4, job_uid=uuid4())
+    budget_charge(user=bob, dataset=penguin, epsilon=1.5, delta=0, job_uid=uuid4())
+    below = r"^The budget of dataset PENGUIN cannot be set below .* \(epsilon 3.5, delta"
+    with pytest.raises(CommandError, match=below):
+        run("set_dataset_budget", "-d", "PENGUIN", "-e", "3", "-del", "0.001")
+    assert run("set_dataset_budget", "-d", "PENGUIN", "-e", "4", "-del", "0.001") == (
+        "Dataset PENGUIN: total budget ε 4, δ 0.001; spent ε 3.5, δ 0.0001; remaining ε 0.5, δ 0.0009.\n"
+    )
+    data = json.loads(run("set_dataset_budget", "-d", "PENGUIN", "-e", "3.5", "-del", "1e-4", "--json"))
+    assert data["remaining_epsilon"] == 0 and data["remaining_delta"] == 0
+    details = [entry.details for entry in AuditEntry.objects.filter(action="dataset.set_budget").order_by("pk")]
+    assert details == [
+        {"old": None, "new": {"epsilon": 4.0, "delta": 0.001}},
+        {"old": {"epsilon": 4.0, "delta": 0.001}, "new": {"epsilon": 3.5, "delta": 0.0001}},
+    ]
+    with pytest.raises(DatasetBudgetExhausted, match=r"^The dataset budget of PENGUIN is exhausted"):
+        budget_charge(user=alice, dataset=penguin, epsilon=0.1, delta=0, job_uid=uuid4())

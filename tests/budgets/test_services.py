@@ -61,7 +61,7 @@ def test_charge_without_access_is_unauthorized(bob, penguin):
 def test_grant_with_already_spent_amount_is_a_seed_entry(bob, penguin):
     budget = budget_grant(user=bob, dataset=penguin, epsilon=5, delta=5e-4, spent_epsilon=0.2, spent_delta=1e-7)
     assert (budget.spent_epsilon, budget.spent_delta) == (Decimal("0.2"), Decimal("1E-7"))
-    assert list(budget.ledger.values_list("kind", flat=True)) == [LedgerEntry.Kind.SEED]
+    assert list(budget.ledger.values_list("kind", flat=True)) == [LedgerEntry.Kind.GRANT, LedgerEntry.Kind.SEED]
 
 
 def test_initial_cannot_go_below_spent(alice, penguin):

@@ -222,13 +222,14 @@ def test_invalid_dataset_collections(db, tmp_path, content, message):
         run("add_datasets_via_yaml", "-yf", str(tmp_path / "datasets.yaml"))
 
 
-def test_del_dataset_removes_budgets_and_audits_them(alice, penguin):
-    assert run("del_dataset", "-d", "PENGUIN") == "Dataset PENGUIN deleted.\n"
-    assert not Dataset.objects.exists() and not Budget.objects.exists()
-    details = AuditEntry.objects.get(action="dataset.delete").details
-    assert details["budgets"][0]["user"] == "Alice"
-    with pytest.raises(CommandError, match=r"^Dataset PENGUIN does not exist"):
+def test_del_dataset_refuses_a_dataset_whose_ledgers_refer_to_it(alice, penguin, iris):
+    with pytest.raises(CommandError, match=r"^Dataset PENGUIN cannot be deleted: the ledgers of 1 budget\(s\)"):
         run("del_dataset", "-d", "PENGUIN")
+    assert Budget.objects.filter(dataset=penguin).exists()
+    assert run("del_dataset", "-d", "IRIS") == "Dataset IRIS deleted.\n"
+    assert AuditEntry.objects.get(action="dataset.delete").target == "IRIS"
+    with pytest.raises(CommandError, match=r"^Dataset IRIS does not exist"):
+        run("del_dataset", "-d", "IRIS")
 
 
 def test_get_metadata_of_dataset_prints_the_stored_document(penguin):
@@ -246,22 +247,30 @@ def test_get_collection_and_export_round_trip(alice, tmp_path):
     exported = yaml.safe_load((tmp_path / "datasets_collection.yaml").read_text())
     assert exported["datasets"][0]["metadata_access"]["path"] == "metadata/PENGUIN.json"
     run("del_user", "-u", "Alice")
-    run("del_dataset", "-d", "PENGUIN")
     run("add_datasets_via_yaml", "-yf", str(tmp_path / "datasets_collection.yaml"))
     run("add_users_via_yaml", "-yf", str(tmp_path / "users_collection.yaml"))
     assert json.loads(run("get_user", "-u", "Alice", "--json"))["datasets_list"][0]["initial_epsilon"] == 10.0
 
 
 def test_drop_collections(alice, bob, admin_user):
-    run("drop_collection", "-c", "users")
+    from uuid import uuid4
+
+    from budgets.models import LedgerEntry
+    from budgets.services import budget_charge
+
+    budget_charge(user=alice, dataset=Dataset.objects.get(name="PENGUIN"), epsilon=2, delta=0, job_uid=uuid4())
+    rows = LedgerEntry.objects.count()
+    text = run("drop_collection", "-c", "users")
+    assert "Nothing is erased from the ledger" in text and "  Alice: PENGUIN ε 2, δ 0" in text
     assert json.loads(run("get_list_of_users", "--json")) == ["admin"]
+    assert LedgerEntry.objects.count() == rows
     with pytest.raises(CommandError, match=r"^Metadata is stored with its dataset"):
         run("drop_collection", "-c", "metadata")
     run("drop_collection", "-c", "queries_archives")
-    run("drop_collection", "-c", "datasets")
-    assert not Dataset.objects.exists()
+    with pytest.raises(CommandError, match=r"^Dataset IRIS cannot be deleted"):
+        run("drop_collection", "-c", "datasets")
+    assert Dataset.objects.count() == 2
     assert list(AuditEntry.objects.filter(action="collection.drop").values_list("target", flat=True)) == [
         "users",
         "queries_archive",
-        "datasets",
     ]

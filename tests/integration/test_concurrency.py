@@ -39,7 +39,7 @@ def _budgets(live_stack):
                    COALESCE(SUM(l.epsilon), 0), COALESCE(SUM(l.delta), 0)
             FROM budgets_budget b
             JOIN accounts_user u ON u.id = b.user_id
-            LEFT JOIN budgets_ledgerentry l ON l.budget_id = b.id
+            LEFT JOIN budgets_ledgerentry l ON l.budget_id = b.id AND l.kind <> 'grant'
             GROUP BY u.username, b.id
             """
         ).fetchall()

@@ -170,6 +170,18 @@ def test_clean_import_previews_the_researchers_it_would_delete(admin_client, dem
     assert User.objects.filter(username="Zoe").exists()
 
 
+def test_clean_import_preview_shows_the_spend_a_deleted_researcher_keeps(admin_client, demo_datasets):
+    zoe = user_create(username="Zoe")
+    iris = Dataset.objects.get(name="IRIS")
+    budget_grant(user=zoe, dataset=iris, epsilon=5, delta=0.001)
+    charge(zoe, iris, 1.25)
+    page = preview(admin_client, COLLECTIONS / "v0.5_user_collection.yaml", mode="clean")
+    assert "Nothing is erased from the ledger" in page
+    assert '<tr class="import-delete"><td>delete</td><td>Zoe</td><td></td><td>IRIS ε 1.25, δ 0.0</td></tr>' in page
+    confirm(admin_client, page)
+    assert Budget.objects.get(user=zoe).spent_epsilon == Decimal("1.25")
+
+
 def test_overwrite_import_previews_updated_users(admin_client, alice, demo_datasets):
     page = preview(admin_client, COLLECTIONS / "v0.5_user_collection.yaml", mode="overwrite")
     assert '<tr class="import-update"><td>update</td><td>Alice</td>' in page

@@ -2,9 +2,9 @@
 
 Every connector implements base.DataConnector: `get_pandas(columns=None)` (the rows, or only
 the named columns), `get_polars()` (a LazyFrame), `derived(name, build)` (an object made from
-the rows, kept per process), `shared_file(name, build)` (a file made from the rows, kept once
-per machine; None where the source keeps no machine copy) and `fingerprint()` (a token that
-changes with the stored data).
+the rows, kept per process), `prepare()` (make the rows quick to read), `shared_file(name,
+build)` (a file made from the rows, kept once per machine; None where the source keeps no
+machine copy) and `fingerprint()` (a token that changes with the stored data).
 
 get_connector wraps the source (a local file or URL, an S3 object) in a CachedConnector: the
 rows are converted once per dataset version and machine into an Arrow file that every process
@@ -83,6 +83,10 @@ class CachedConnector(DataConnector):
             key=self.key, digest=self._digest, label=self.label, load=self.source_connector.get_pandas
         )
 
+    def prepare(self) -> None:
+        """Convert the source into this machine's columnar copy, unless it has one already."""
+        _ = self.rows_file
+
     def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The rows (or the named columns) read from the memory-mapped copy: a new frame on each call."""
         with pa.memory_map(str(self.rows_file)) as source:
@@ -95,7 +99,7 @@ class CachedConnector(DataConnector):
 
     def shared_file(self, name: str, build: Callable[[Path], None]) -> Path:
         """The file `name` of this version, built once per machine beside the columnar copy."""
-        _ = self.rows_file  # a new version removes the files of the old one first
+        self.prepare()  # a new version removes the files of the old one first
         return self.store.file(key=self.key, digest=self._digest, name=name, label=self.label, build=build)
 
     def derived(self, name: str, build: Callable[[pd.DataFrame], Derived]) -> Derived:

@@ -21,7 +21,7 @@ class DataConnector(ABC):
     """Gives a dataset's rows as pandas or polars, typed by its metadata.
 
     The interface every source implements (a subclass needs only get_pandas): get_pandas,
-    get_polars, derived, shared_file and fingerprint.
+    get_polars, derived, prepare, shared_file and fingerprint.
     """
 
     # Where the rows are read from (a path, URL or s3:// address), for cache keys and messages.
@@ -42,6 +42,9 @@ class DataConnector(ABC):
         under `name`, which must say everything besides the data that `build` depends on.
         """
         return build(self.get_pandas())
+
+    def prepare(self) -> None:  # noqa: B027 (optional hook)
+        """Make the rows quick to read, such as the machine's columnar copy (nothing by default)."""
 
     def shared_file(self, name: str, build: Callable[[Path], None]) -> Path | None:
         """A file made from this dataset version, kept once per machine beside its columnar copy.

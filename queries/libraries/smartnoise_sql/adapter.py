@@ -25,7 +25,7 @@ from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, PositiveFloatField
-from queries.libraries.base import Cost, DPAdapter, is_twin, remembered
+from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
@@ -114,6 +114,14 @@ class SmartnoiseSqlAdapter(DPAdapter):
                 rows = [] if first is None else [list(first)]
                 columns = [f"res_{position}" for position in range(len(self._rewritten[1]._select_symbols))]
         return {"type": LIBRARY, "df": dataframe_to_tight_json(pd.DataFrame(rows, columns=columns))}
+
+    @classmethod
+    def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
+        """The version's SQLite file and this process's reader of it, and the twin's SQLite copy."""
+        super().prepare(connector=connector, metadata=metadata)
+        body = {"query_str": "", "epsilon": 1.0, "delta": 0.0}
+        for rows in (connector, twin_connector(metadata)):
+            cls(body=body, connector=rows, metadata=metadata)._sql_copy()
 
     def _private_reader(self, sql_copy: PandasReader | None) -> PrivateReader:
         """A PrivateReader of this request's privacy over the SQL copy, or over no data (None).

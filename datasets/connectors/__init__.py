@@ -41,10 +41,10 @@ STORE = ColumnarStore()
 class CachedConnector(DataConnector):
     """Another connector's rows, served from the machine's columnar copy of their version.
 
-    `key` names the dataset in the store's file names; `version` is anything that changes with
-    what the source should give (the dataset's version and metadata digest); with the source and
-    its fingerprint, read once per connector, it names the copy. Objects made from the rows
-    (`derived`) are kept per process in `cache`.
+    `key` names the dataset in the store's file names (letters, digits, "_" and "." only);
+    `version` is anything that changes with what the source should give (the dataset's version
+    and metadata digest); with the source and its fingerprint, read once per connector, it names
+    the copy. Objects made from the rows (`derived`) are kept per process in `cache`.
     """
 
     def __init__(

@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 
 from datasets.connectors import CachedConnector, FrameCache
 from datasets.connectors.base import DataConnector
-from datasets.connectors.columnar import ColumnarStore
 from datasets.connectors.local import PathConnector
 from queries.libraries.smartnoise_sql.adapter import SmartnoiseSqlAdapter
+from queries.libraries.smartnoise_sql.sqlite import sql_file_reader
 from tests.privacy.test_smartnoise_sql_totality import EXTREME_METADATA, EXTREME_ROWS, ON_EXTREME_ROWS, evaluated
 
 DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
@@ -30,12 +30,10 @@ def penguin_metadata() -> dict[str, Any]:
     return json.loads((DEMO / "metadata" / "penguin.json").read_text(encoding="utf-8"))
 
 
-def penguin(cache: FrameCache | None = None, *, label: str, store: ColumnarStore | None = None) -> Any:
+def penguin(cache: FrameCache | None = None, *, label: str) -> Any:
     """PENGUIN through a private per-process cache and the machine's store (or uncached when cache is None)."""
     source = PathConnector("penguin.csv", metadata=penguin_metadata())
-    if cache is None:
-        return source
-    return CachedConnector(source, key=label, label=label, cache=cache, store=store or ColumnarStore())
+    return source if cache is None else CachedConnector(source, key=label.replace("-", "_"), label=label, cache=cache)
 
 
 def adapter(connector: Any, *, epsilon: float = 100.0, **body: Any) -> SmartnoiseSqlAdapter:
@@ -168,3 +166,33 @@ def test_every_admitted_construct_runs_on_extreme_values_in_the_file(
 
     assert result["df"]["columns"] == ["res_0"]
     assert sql_adapter._sql_copy().db_engine.url.database.endswith(".sqlite")
+
+
+EVERY_TYPE = pd.DataFrame(
+    {
+        "i": pd.array([1, None, -(2**63)], dtype="Int64"),
+        "f": [0.5, float("nan"), float("inf")],
+        "b": pd.array([True, None, False], dtype="boolean"),
+        "s": pd.array(["a", None, "it's"], dtype="string"),
+        "d": pd.to_datetime(["2020-01-02 03:04:05", None, "1999-12-31 23:59:59.123456"], format="ISO8601"),
+    }
+)
+
+
+class EveryType(DataConnector):
+    source = "every type"
+
+    def get_pandas(self, columns: Any = None) -> pd.DataFrame:
+        return EVERY_TYPE
+
+
+def test_the_file_holds_what_snsqls_own_copy_holds() -> None:
+    from snsql.sql.reader.pandas import PandasReader
+
+    metadata = {"": {"": {"df": {"row_privacy": True, **{name: {"type": "string"} for name in EVERY_TYPE}}}}}
+    shared = sql_file_reader(CachedConnector(EveryType(), key="types", cache=FrameCache()), metadata)
+    own = PandasReader(conn=EVERY_TYPE, metadata=metadata)
+
+    query = "SELECT i, f, b, s, d, typeof(i), typeof(f), typeof(b), typeof(s), typeof(d) FROM df"
+    assert shared.execute(query) == own.execute(query)
+    assert shared.execute(query)[1][4] == "2020-01-02 03:04:05.000000"

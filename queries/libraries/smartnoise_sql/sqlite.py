@@ -170,9 +170,29 @@ def _write_sql_file(path: Path, connector: DataConnector, snsql_metadata: dict[s
     try:
         frame = connector.get_pandas()
         for table_name in Metadata.from_(snsql_metadata).m_tables:
-            frame.to_sql(table_name.replace(".", "_"), con=engine, index=False, chunksize=100_000)
+            frame.to_sql(
+                table_name.replace(".", "_"), con=engine, index=False, chunksize=100_000, method=_insert_rows
+            )
     finally:
         engine.dispose()
+
+
+def _insert_rows(table: Any, connection: Any, keys: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    """pandas' rows (missing values already None) inserted by the driver in one executemany: the
+    values SQLAlchemy's inserts store (datetimes as its SQLite text), without its per-row processing."""
+    dates = {position for position, key in enumerate(keys) if table.frame[key].dtype.kind == "M"}
+    statement = str(table.table.insert().compile(dialect=connection.dialect, column_keys=keys))
+    if dates:
+        rows = (
+            tuple(_datetime_text(value) if position in dates else value for position, value in enumerate(row))
+            for row in rows
+        )
+    connection.exec_driver_sql(statement, list(rows))
+
+
+def _datetime_text(value: Any) -> Any:
+    """A datetime as SQLAlchemy stores it in SQLite ("YYYY-MM-DD HH:MM:SS.ffffff"); None stays."""
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _bulk_load(database: sqlite3.Connection, *_: Any) -> None:

@@ -170,9 +170,7 @@ def _write_sql_file(path: Path, connector: DataConnector, snsql_metadata: dict[s
     try:
         frame = connector.get_pandas()
         for table_name in Metadata.from_(snsql_metadata).m_tables:
-            frame.to_sql(
-                table_name.replace(".", "_"), con=engine, index=False, chunksize=100_000, method=_insert_rows
-            )
+            frame.to_sql(table_name.replace(".", "_"), con=engine, index=False, chunksize=100_000, method=_insert_rows)
     finally:
         engine.dispose()
 

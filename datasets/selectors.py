@@ -34,3 +34,10 @@ def dataset_list_names_for_user(*, user: User) -> list[str]:
 def dataset_list() -> list[Dataset]:
     """Every dataset."""
     return list(Dataset.objects.order_by("name"))
+
+
+def dataset_list_hot() -> list[Dataset]:
+    """The datasets workers prepare when they start (settings.LOMAS_HOT_DATASETS; "*" for every one)."""
+    names = settings.LOMAS_HOT_DATASETS
+    datasets = Dataset.objects.order_by("name")
+    return list(datasets if "*" in names else datasets.filter(name__in=names))

@@ -1,8 +1,11 @@
 """The Celery application: query jobs run in worker processes."""
 
 import os
+import threading
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from lomas import logs, metrics, tracing
 
@@ -17,3 +20,28 @@ tracing.configure()
 tracing.instrument_celery()
 metrics.instrument_celery()
 logs.instrument_celery()
+
+
+@worker_process_init.connect
+def prepare_hot_datasets(**_: Any) -> None:
+    """Each worker process prepares the hot datasets (LOMAS_HOT_DATASETS) beside its first jobs.
+
+    In a thread, with its own database connection: the process must answer Celery's start-up
+    check within seconds, and a dataset's first conversion on a machine takes longer (the other
+    processes wait for it on the file's lock, then open it).
+    """
+    from django.conf import settings
+
+    if settings.LOMAS_HOT_DATASETS:
+        threading.Thread(target=_prepare_hot_datasets, name="lomas-prepare-hot", daemon=True).start()
+
+
+def _prepare_hot_datasets() -> None:
+    from django.db import connection
+
+    from queries.services import dataset_prepare_hot
+
+    try:
+        dataset_prepare_hot()
+    finally:
+        connection.close()

@@ -262,11 +262,16 @@ if not 10 <= LOMAS_DEX_BCRYPT_ROUNDS <= 16:
     raise ImproperlyConfigured("LOMAS_DEX_BCRYPT_ROUNDS must be between 10 and 16 (Dex refuses other costs).")
 
 # --- datasets -----------------------------------------------------------------
-# Memory each process may hold in loaded dataset frames (pandas and their polars copies), in bytes;
-# the least recently used frames are evicted beyond it. 0 keeps nothing.
-LOMAS_DATASET_CACHE_BYTES = env_int("LOMAS_DATASET_CACHE_BYTES", 1024**3)
+# Bytes this machine's columnar dataset copies (and SmartNoise-SQL's SQLite files beside them) may
+# take in LOMAS_DATASET_STORE_DIR, counted once for all its processes, and each process's objects
+# made from rows (a library's own copy); the least recently used are removed beyond it.
+LOMAS_DATASET_CACHE_BYTES = env_int("LOMAS_DATASET_CACHE_BYTES", 4 * 1024**3)
 if LOMAS_DATASET_CACHE_BYTES < 0:
     raise ImproperlyConfigured("LOMAS_DATASET_CACHE_BYTES must be 0 or more.")
+# A directory of this machine (not shared between hosts) for the columnar copies.
+LOMAS_DATASET_STORE_DIR = Path(env_str("LOMAS_DATASET_STORE_DIR", str(VAR_DIR / "datasets")))
+# Datasets each worker prepares when it starts (columnar copy, SQLite file, dummy twin); "*" for all.
+LOMAS_HOT_DATASETS = env_list("LOMAS_HOT_DATASETS", [])
 if not isinstance(LOMAS_S3_CREDENTIALS, dict) or not all(
     isinstance(entry, dict)
     and all(isinstance(entry.get(field), str) for field in ("access_key_id", "secret_access_key"))

@@ -40,6 +40,7 @@ from datasets.connectors import get_connector, get_dummy_connector
 from datasets.connectors.base import DataConnector, DatasetUnavailable
 from datasets.metadata import population_size
 from datasets.models import Dataset
+from datasets.selectors import dataset_list_hot
 from lomas import logs, metrics, tracing
 from lomas.errors import (
     DeltaTooLarge,
@@ -50,7 +51,7 @@ from lomas.errors import (
     PrivateRunFailed,
     ServiceUnavailable,
 )
-from queries.libraries import get_adapter
+from queries.libraries import ADAPTERS, get_adapter
 from queries.libraries.base import Cost, DPAdapter, request_scope, twin_connector
 from queries.models import Job, QueryArchive
 from queries.selectors import job_to_wire
@@ -61,10 +62,32 @@ logger = logging.getLogger("queries")
 
 @tracing.traced("job.submit")
 def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request_body: dict[str, Any]) -> Job:
-    """Record a job and queue it for a worker once the job row is committed.
+    """Record a job and queue it for a worker once the job row is committed; a cost estimate the
+    estimate cache remembers for this user is recorded complete instead.
 
     An unreachable broker fails the job and raises ServiceUnavailable (503) within a few seconds.
     """
+    known = (
+        _estimate_known(user=user, dataset=dataset, library=library, request=request_body)
+        if kind == Job.Kind.COST
+        else None
+    )
+    if known is not None:  # a remembered estimate: complete at once, without a worker hop
+        now = timezone.now()
+        job = Job.objects.create(
+            user=user,
+            dataset=dataset,
+            library=library,
+            kind=kind,
+            request=request_body,
+            status=Job.Status.COMPLETE,
+            result=known.to_wire(),
+            started_at=now,
+            finished_at=now,
+        )
+        tracing.annotate(job=job.uid, user=user.username, dataset=dataset.name, library=library, kind=kind)
+        logger.info("job %s completed at submission: a remembered %s estimate", job.uid, library)
+        return job
     with transaction.atomic():
         job = Job.objects.create(user=user, dataset=dataset, library=library, kind=kind, request=request_body)
         tracing.annotate(job=job.uid, user=user.username, dataset=dataset.name, library=library, kind=kind)
@@ -187,20 +210,28 @@ def _run_without_charge(job: Job) -> None:
 
 
 def _estimate_cost(job: Job) -> Cost:
-    """A cost estimate, remembered for LOMAS_COST_CACHE_SECONDS in the cache shared by the workers.
-
-    Costs read no private data, so the key is the user, the library, the request and the dataset's
-    metadata version. It names the user: how fast an estimate answers tells nobody what another
-    researcher asked.
-    """
-    dataset = job.dataset
-    identity = [job.user.pk, job.library, job.request, dataset.pk, dataset.version, dataset.metadata]
-    key = "cost:" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    if (known := cache.get(key)) is not None:
-        return Cost(epsilon=known[0], delta=known[1])
+    """A cost estimate, remembered for LOMAS_COST_CACHE_SECONDS in the cache shared by the workers."""
+    known = _estimate_known(user=job.user, dataset=job.dataset, library=job.library, request=job.request)
+    if known is not None:
+        return known
     _, cost = _twin_cost(job)
+    key = _estimate_key(user=job.user, dataset=job.dataset, library=job.library, request=job.request)
     cache.set(key, (cost.epsilon, cost.delta), timeout=settings.LOMAS_COST_CACHE_SECONDS)
     return cost
+
+
+def _estimate_known(*, user: User, dataset: Dataset, library: str, request: dict[str, Any]) -> Cost | None:
+    """The remembered estimate of this request, or None."""
+    known = cache.get(_estimate_key(user=user, dataset=dataset, library=library, request=request))
+    return None if known is None else Cost(epsilon=known[0], delta=known[1])
+
+
+def _estimate_key(*, user: User, dataset: Dataset, library: str, request: dict[str, Any]) -> str:
+    """Costs read no private data, so the key is the user, the library, the request and the dataset's
+    metadata version. It names the user: how fast an estimate answers tells nobody what another
+    researcher asked."""
+    identity = [user.pk, library, request, dataset.pk, dataset.version, dataset.metadata]
+    return "cost:" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _run_query(job: Job) -> None:
@@ -356,3 +387,19 @@ def archive_drop_all(*, actor: Actor) -> int:
     count, _ = QueryArchive.objects.all().delete()
     audit_record(actor=actor, action="collection.drop", target="queries_archive", details={"deleted": count})
     return count
+
+
+def dataset_prepare_hot() -> None:
+    """Prepare the hot datasets (settings.LOMAS_HOT_DATASETS) for every library, as a worker starts:
+    the machine's columnar copy and SQLite file, and this process's readers and dummy twins. A dataset
+    that cannot be prepared is logged and left to its first query."""
+    for dataset in dataset_list_hot():
+        started = time.monotonic()
+        try:
+            connector = get_connector(dataset)
+            for library in ADAPTERS:
+                get_adapter(library).prepare(connector=connector, metadata=dataset.metadata)
+        except Exception:
+            logger.exception("dataset %s could not be prepared", dataset.name)
+            continue
+        logger.info("dataset %s prepared in %.3f s", dataset.name, time.monotonic() - started)

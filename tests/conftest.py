@@ -39,12 +39,14 @@ def demo_metadata(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _data_dir(settings: Any, tmp_path: Path) -> Path:
-    """Each test reads datasets from its own data directory, holding the demo CSVs."""
+    """Each test reads datasets from its own data directory, holding the demo CSVs, and has its own
+    columnar store."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for csv in (DEMO / "datasets").glob("*.csv"):
         (data_dir / csv.name).symlink_to(csv)
     settings.LOMAS_DATA_DIR = data_dir
+    settings.LOMAS_DATASET_STORE_DIR = tmp_path / "datasets"
     settings.CELERY_TASK_ALWAYS_EAGER = True
     return data_dir
 

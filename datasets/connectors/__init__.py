@@ -1,23 +1,33 @@
-"""The connector for a dataset, with a per-process cache of loaded frames (see cache.FrameCache).
+"""The connector for a dataset: its rows from the machine's columnar copy (see columnar.ColumnarStore).
 
-Cached frames are keyed by dataset and checked against a fingerprint made of the
-dataset's version, a digest of its metadata, its source and the source's own
-fingerprint (file stat, S3 ETag, URL validators), so a changed file, object or
-metadata is read again. Every caller gets the same frame object: callers must not
-modify it; an adapter that needs to change the data works on a copy.
+Every connector implements base.DataConnector: `get_pandas(columns=None)` (the rows, or only
+the named columns), `get_polars()` (a LazyFrame), `derived(name, build)` (an object made from
+the rows, kept per process), `prepare()` (make the rows quick to read), `shared_file(name,
+build)` (a file made from the rows, kept once per machine; None where the source keeps no
+machine copy) and `fingerprint()` (a token that changes with the stored data).
+
+get_connector wraps the source (a local file or URL, an S3 object) in a CachedConnector: the
+rows are converted once per dataset version and machine into an Arrow file that every process
+memory-maps. A version is the dataset's version, a digest of its metadata, its source and the
+source's own fingerprint (file stat, S3 ETag, URL validators), checked once per connector, so a
+changed file, object or metadata gets a new copy. Callers must not modify the frames they get.
 """
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable
+import re
+from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from datasets.connectors.base import DataConnector, DatasetUnavailable, Derived
 from datasets.connectors.cache import FrameCache, frame_bytes
+from datasets.connectors.columnar import ColumnarStore, version_digest
 from datasets.connectors.dummy import DummyConnector
 from datasets.connectors.local import PathConnector
 
@@ -25,31 +35,35 @@ if TYPE_CHECKING:
     from datasets.models import Dataset
 
 FRAMES = FrameCache()
+STORE = ColumnarStore()
 
 
 class CachedConnector(DataConnector):
-    """Another connector's frame, served from a FrameCache.
+    """Another connector's rows, served from the machine's columnar copy of their version.
 
-    `version` is anything that changes with what the source should give (the dataset's
-    version and metadata digest); with the source and its fingerprint, checked once per
-    connector, it decides whether a cached frame is still current.
+    `key` names the dataset in the store's file names (letters, digits, "_" and "." only);
+    `version` is anything that changes with what the source should give (the dataset's version
+    and metadata digest); with the source and its fingerprint, read once per connector, it names
+    the copy. Objects made from the rows (`derived`) are kept per process in `cache`.
     """
 
     def __init__(
         self,
         source: DataConnector,
         *,
-        key: Hashable,
+        key: str,
         version: Hashable = None,
         label: str = "",
         cache: FrameCache = FRAMES,
+        store: ColumnarStore = STORE,
     ) -> None:
         self.source_connector = source
         self.source = source.source
         self.key = key
         self.version = version
-        self.label = label or str(key)
+        self.label = label or key
         self.cache = cache
+        self.store = store
 
     @cached_property
     def _fingerprint(self) -> Hashable:
@@ -58,24 +72,38 @@ class CachedConnector(DataConnector):
     def fingerprint(self) -> Hashable:
         return self._fingerprint
 
-    def get_pandas(self) -> pd.DataFrame:
-        """The shared cached frame: do not modify it."""
-        return self.cache.get_or_load(
-            (self.key, "pandas"), self.source_connector.get_pandas, fingerprint=self._fingerprint, label=self.label
+    @cached_property
+    def _digest(self) -> str:
+        return version_digest(self._fingerprint)
+
+    @cached_property
+    def rows_file(self) -> Path:
+        """The Arrow file of this version on this machine, converted from the source if it has none yet."""
+        return self.store.rows(
+            key=self.key, digest=self._digest, label=self.label, load=self.source_connector.get_pandas
         )
+
+    def prepare(self) -> None:
+        """Convert the source into this machine's columnar copy, unless it has one already."""
+        _ = self.rows_file
+
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The rows (or the named columns) read from the memory-mapped copy: a new frame on each call."""
+        with pa.memory_map(str(self.rows_file)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        return (table if columns is None else table.select(list(columns))).to_pandas()
 
     def get_polars(self) -> pl.LazyFrame:
-        """A LazyFrame over the cached polars copy of the frame (converted once per process)."""
-        frame = self.cache.get_or_load(
-            (self.key, "polars"),
-            lambda: pl.from_pandas(self.get_pandas()),
-            fingerprint=self._fingerprint,
-            label=self.label,
-        )
-        return frame.lazy()
+        """A lazy scan of the memory-mapped copy: a plan reads only the columns and rows it needs."""
+        return pl.scan_ipc(self.rows_file, memory_map=True)
+
+    def shared_file(self, name: str, build: Callable[[Path], None]) -> Path:
+        """The file `name` of this version, built once per machine beside the columnar copy."""
+        self.prepare()  # a new version removes the files of the old one first
+        return self.store.file(key=self.key, digest=self._digest, name=name, label=self.label, build=build)
 
     def derived(self, name: str, build: Callable[[pd.DataFrame], Derived]) -> Derived:
-        """`build(frame)`, kept in the cache beside the frame and counted as large as it."""
+        """`build(frame)`, kept in this process's cache and counted as large as the frame."""
         frame = self.get_pandas()
         return self.cache.get_or_load(
             (self.key, "derived", name),
@@ -113,7 +141,12 @@ def get_connector(dataset: "Dataset") -> DataConnector:
         case _:
             raise DatasetUnavailable(f"Unknown dataset access type {dataset.access!r}.")
     version = (dataset.version, metadata_digest(dataset.metadata))
-    return CachedConnector(source, key=("dataset", dataset.pk), version=version, label=dataset.name)
+    return CachedConnector(source, key=dataset_key(dataset), version=version, label=dataset.name)
+
+
+def dataset_key(dataset: "Dataset") -> str:
+    """The dataset's part of its columnar file names: its id and its name made safe for a file name."""
+    return f"{dataset.pk}.{re.sub(r'[^A-Za-z0-9_]', '_', dataset.name)}"
 
 
 def get_dummy_connector(dataset: "Dataset", *, nb_rows: int, seed: int) -> DataConnector:

@@ -1,10 +1,11 @@
 """Dummy rows generated from the metadata, for dummy queries."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from datasets.connectors.base import DataConnector
+from datasets.connectors.base import DataConnector, only_columns
 from datasets.dummy import make_dummy_frame
 
 
@@ -17,8 +18,8 @@ class DummyConnector(DataConnector):
         self.seed = seed
         self._frame: pd.DataFrame | None = None
 
-    def get_pandas(self) -> pd.DataFrame:
-        """The dummy frame (the same object on every call)."""
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The dummy frame (the same object on every call), or its named columns."""
         if self._frame is None:
             self._frame = make_dummy_frame(self.metadata, nb_rows=self.nb_rows, seed=self.seed)
-        return self._frame
+        return only_columns(self._frame, columns)

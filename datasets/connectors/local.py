@@ -1,6 +1,6 @@
 """Datasets stored as a CSV or parquet file: a local path or an http(s) URL."""
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -10,7 +10,7 @@ from urllib.request import Request, urlopen
 import pandas as pd
 from django.conf import settings
 
-from datasets.connectors.base import DataConnector, DatasetUnavailable
+from datasets.connectors.base import DataConnector, DatasetUnavailable, only_columns
 from datasets.connectors.reading import file_format, read_typed
 
 # Seconds a URL may stay silent (connecting or between received bytes) before the read fails.
@@ -36,10 +36,10 @@ class PathConnector(DataConnector):
         if not self.is_url and not Path(self.source).is_file():
             raise DatasetUnavailable(f"Dataset file {self.source} does not exist.")
 
-    def get_pandas(self) -> pd.DataFrame:
-        """Read the whole file (once per call: caching is get_connector's job)."""
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read the whole file (once per call: the machine's columnar copy is get_connector's job)."""
         data = self._download() if self.is_url else Path(self.source)
-        return read_typed(data, name=self.name, metadata=self.metadata, label=self.source)
+        return only_columns(read_typed(data, name=self.name, metadata=self.metadata, label=self.source), columns)
 
     def fingerprint(self) -> Hashable:
         """The file's (inode, mtime, size), or the URL's validators from a HEAD request."""

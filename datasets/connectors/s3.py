@@ -5,7 +5,7 @@ settings.LOMAS_S3_CREDENTIALS, `{"access_key_id": ..., "secret_access_key": ...,
 "region_name": ...?}`, read from the environment or a secrets file.
 """
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from datasets.connectors.base import DataConnector, DatasetUnavailable
+from datasets.connectors.base import DataConnector, DatasetUnavailable, only_columns
 from datasets.connectors.reading import file_format, read_typed
 
 DEFAULT_REGION = "us-east-1"
@@ -56,8 +56,8 @@ class S3Connector(DataConnector):
         file_format(key)
         self._credentials = s3_credentials(credentials_name)
 
-    def get_pandas(self) -> pd.DataFrame:
-        """Download and read the whole object (once per call: caching is get_connector's job)."""
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Download and read the whole object (once per call: the machine's columnar copy is get_connector's job)."""
         data = s3_get_bytes(
             endpoint_url=self.endpoint_url,
             bucket=self.bucket,
@@ -66,7 +66,7 @@ class S3Connector(DataConnector):
             secret_access_key=self._credentials["secret_access_key"],
             region_name=self._credentials.get("region_name", ""),
         )
-        return read_typed(data, name=self.key, metadata=self.metadata, label=self.source)
+        return only_columns(read_typed(data, name=self.key, metadata=self.metadata, label=self.source), columns)
 
     def fingerprint(self) -> Hashable:
         """The object's (ETag, LastModified, ContentLength)."""

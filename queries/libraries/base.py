@@ -116,6 +116,13 @@ class DPAdapter(ABC):
             reason = f"{type(exc).__name__}: {exc}"
             raise ExternalLibraryError(message.format(reason=reason), library=self.library) from exc
 
+    @classmethod
+    def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
+        """Build what this library reads a dataset through, before its first query: the connector's
+        machine copy and the dummy twin (an adapter with a copy of its own adds it)."""
+        connector.prepare()
+        twin_connector(metadata).get_pandas()
+
     def twin(self) -> "DPAdapter":
         """The same request on the dummy twin: rows generated from the metadata alone."""
         return type(self)(body=self.body, connector=twin_connector(self.metadata), metadata=self.metadata)

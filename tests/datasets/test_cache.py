@@ -1,5 +1,5 @@
-"""The per-process dataset cache: hits, least-recently-used eviction within the byte budget,
-invalidation when the file, the S3 object or the metadata changes, and the metrics of each."""
+"""The machine's columnar copies of dataset versions: hits, least-recently-used eviction within the byte
+budget, invalidation when the file, the S3 object or the metadata changes, and the metrics of each."""
 
 import functools
 import shutil
@@ -10,11 +10,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import polars as pl
 import pytest
 from prometheus_client import REGISTRY
 
-from datasets.connectors import FRAMES, get_connector
-from datasets.connectors.cache import frame_bytes
+from datasets.connectors import FRAMES, STORE, get_connector
 from datasets.models import Dataset
 from datasets.services import dataset_create, dataset_set_metadata
 from tests.conftest import DEMO, demo_metadata
@@ -30,6 +31,11 @@ def _empty_cache() -> Iterator[None]:
     FRAMES.clear()
     yield
     FRAMES.clear()
+
+
+def stored(dataset: Dataset) -> list[str]:
+    """The names of the dataset's files in the machine's store."""
+    return sorted(path.name for path in STORE.files() if path.name.startswith(f"{dataset.pk}."))
 
 
 class Metrics:
@@ -63,36 +69,39 @@ def local_dataset(name: str, csv: str, data_dir: Path) -> Dataset:
     return dataset_create(name=name, metadata=demo_metadata(csv), path=f"{name}.csv")
 
 
-def test_a_second_read_is_a_hit_on_the_same_frame(_data_dir):
+def test_a_second_read_is_a_hit_on_the_same_file(_data_dir):
     penguin = local_dataset("PENGUIN", "penguin", _data_dir)
     metrics = Metrics("PENGUIN")
 
     first = get_connector(penguin).get_pandas()
     second = get_connector(penguin).get_pandas()
 
-    assert second is first
+    pd.testing.assert_frame_equal(first, second)
+    assert len(first) == 344
     assert metrics.since() == counts(miss=1, hit=1, loads=1)
-    assert FRAMES.nbytes == frame_bytes(first)
+    [name] = stored(penguin)
+    assert name.endswith(".arrow")
+    assert STORE.nbytes() == (STORE.root / name).stat().st_size
+    assert FRAMES.nbytes == 0  # nothing held by the process
 
 
-def test_the_polars_copy_is_cached_and_counted_in_the_budget(_data_dir):
+def test_polars_scans_the_same_file_and_pandas_reads_only_the_named_columns(_data_dir):
     penguin = local_dataset("PENGUIN", "penguin", _data_dir)
     metrics = Metrics("PENGUIN")
 
-    first = get_connector(penguin).get_polars().collect()
-    second = get_connector(penguin).get_polars().collect()
+    scan = get_connector(penguin).get_polars()
+    species = get_connector(penguin).get_pandas(columns=["species"])
 
-    assert first.equals(second) and first.height == 344
-    # The polars copy: a miss then a hit; the pandas frame it comes from: one miss.
-    assert metrics.since() == counts(miss=2, hit=1, loads=2)
-    pandas_frame = get_connector(penguin).get_pandas()
-    assert FRAMES.nbytes == frame_bytes(pandas_frame) + frame_bytes(first)
+    assert isinstance(scan, pl.LazyFrame)
+    assert scan.collect().equals(pl.from_pandas(get_connector(penguin).get_pandas()))
+    assert list(species.columns) == ["species"] and len(species) == 344
+    assert metrics.since() == counts(miss=1, hit=2, loads=1)
 
 
 def test_the_least_recently_used_dataset_is_evicted_beyond_the_byte_budget(_data_dir, settings):
     datasets = {name: local_dataset(name.upper(), name, _data_dir) for name in ("penguin", "iris", "titanic")}
-    sizes = {name: frame_bytes(get_connector(dataset).get_pandas()) for name, dataset in datasets.items()}
-    FRAMES.clear()
+    sizes = {name: get_connector(dataset).rows_file.stat().st_size for name, dataset in datasets.items()}
+    STORE.clear()
     settings.LOMAS_DATASET_CACHE_BYTES = sum(sizes.values()) - 1  # room for any two, not for three
     metrics = {name: Metrics(name.upper()) for name in datasets}
 
@@ -106,27 +115,28 @@ def test_the_least_recently_used_dataset_is_evicted_beyond_the_byte_budget(_data
     assert metrics["penguin"].since() == counts(miss=1, hit=2, loads=1)
     assert metrics["iris"].since() == counts(miss=2, eviction=1, loads=2)
     assert metrics["titanic"].since() == counts(miss=1, eviction=1, loads=1)
-    assert FRAMES.nbytes == sizes["penguin"] + sizes["iris"] <= settings.LOMAS_DATASET_CACHE_BYTES
+    assert STORE.nbytes() == sizes["penguin"] + sizes["iris"] <= settings.LOMAS_DATASET_CACHE_BYTES
 
 
-def test_a_frame_larger_than_the_budget_is_served_but_not_kept(_data_dir, settings):
+def test_a_file_larger_than_the_budget_is_kept_alone(_data_dir, settings):
     settings.LOMAS_DATASET_CACHE_BYTES = 0
-    penguin = local_dataset("PENGUIN", "penguin", _data_dir)
+    penguin, iris = local_dataset("PENGUIN", "penguin", _data_dir), local_dataset("IRIS", "iris", _data_dir)
     metrics = Metrics("PENGUIN")
 
     first = get_connector(penguin).get_pandas()
     second = get_connector(penguin).get_pandas()
+    get_connector(iris).get_pandas()
 
     assert len(first) == len(second) == 344
-    assert second is not first
-    assert metrics.since() == counts(miss=2, eviction=2, loads=2)
-    assert FRAMES.nbytes == 0
+    assert metrics.since() == counts(miss=1, hit=1, eviction=1, loads=1)
+    assert stored(penguin) == [] and len(stored(iris)) == 1
 
 
-def test_a_changed_file_is_read_again(_data_dir):
+def test_a_changed_file_is_read_again_and_the_old_version_removed(_data_dir):
     penguin = local_dataset("PENGUIN", "penguin", _data_dir)
     metrics = Metrics("PENGUIN")
     get_connector(penguin).get_pandas()
+    [old] = stored(penguin)
     lines = (_data_dir / "PENGUIN.csv").read_text(encoding="utf-8").splitlines(keepends=True)
 
     (_data_dir / "PENGUIN.csv").write_text("".join(lines[:11]), encoding="utf-8")
@@ -134,7 +144,8 @@ def test_a_changed_file_is_read_again(_data_dir):
 
     assert len(changed) == 10
     assert metrics.since() == counts(miss=2, invalidation=1, loads=2)
-    assert get_connector(penguin).get_pandas() is changed
+    assert len(get_connector(penguin).get_pandas()) == 10
+    assert len(stored(penguin)) == 1 and stored(penguin) != [old]
 
 
 def test_a_changed_s3_object_is_read_again(moto_s3, s3_bucket):
@@ -152,7 +163,7 @@ def test_a_changed_s3_object_is_read_again(moto_s3, s3_bucket):
     )
     metrics = Metrics("PENGUIN")
     first = get_connector(penguin).get_pandas()
-    assert get_connector(penguin).get_pandas() is first
+    pd.testing.assert_frame_equal(get_connector(penguin).get_pandas(), first)
 
     client.put_object(Bucket=s3_bucket, Key="penguin.csv", Body="".join(lines[:6]).encode())
     changed = get_connector(penguin).get_pandas()
@@ -174,7 +185,7 @@ def test_a_changed_url_is_read_again(tmp_path):
         penguin = dataset_create(name="PENGUIN", metadata=demo_metadata("penguin"), path=url)
         metrics = Metrics("PENGUIN")
         first = get_connector(penguin).get_pandas()
-        assert get_connector(penguin).get_pandas() is first
+        pd.testing.assert_frame_equal(get_connector(penguin).get_pandas(), first)
 
         (root / "penguin.csv").write_text("".join(lines[:21]), encoding="utf-8")  # another Content-Length
         changed = get_connector(penguin).get_pandas()

@@ -278,7 +278,7 @@ def time_in_process() -> Any:
     from queries.libraries.base import request_scope, twin_connector
 
     def _time(adapter_class: Any, body: dict[str, Any], data_file: Path, metadata: dict[str, Any]) -> list[float]:
-        loaded = CachedConnector(PathConnector(str(data_file), metadata=metadata), key=(str(data_file), "bench"))
+        loaded = CachedConnector(PathConnector(str(data_file), metadata=metadata), key=f"bench.{data_file.stem}")
         loaded.get_pandas()
         loaded.get_polars()  # loaded once, as a warm worker holds it
         times = []

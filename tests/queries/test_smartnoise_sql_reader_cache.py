@@ -1,6 +1,8 @@
-"""The smartnoise-sql adapter keeps the dataset's SQLite copy with the cached frame: costs and results unchanged.
+"""The smartnoise-sql adapter runs on the dataset version's SQLite file, built once per machine beside the
+columnar copy and opened read-only by every process and thread: costs and results unchanged, the total
+functions installed on every connection.
 
-Costs read no data at all (they parse and rewrite the query against the metadata); runs share the copy.
+Costs read no data at all (they parse and rewrite the query against the metadata); runs share the file.
 """
 
 import json
@@ -13,8 +15,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from datasets.connectors import CachedConnector, FrameCache
+from datasets.connectors.base import DataConnector
 from datasets.connectors.local import PathConnector
 from queries.libraries.smartnoise_sql.adapter import SmartnoiseSqlAdapter
+from queries.libraries.smartnoise_sql.sqlite import sql_file_reader
+from tests.privacy.test_smartnoise_sql_totality import EXTREME_METADATA, EXTREME_ROWS, ON_EXTREME_ROWS, evaluated
 
 DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
 GROUPED_COUNT = "SELECT species, COUNT(*) AS n FROM df GROUP BY species ORDER BY species"
@@ -26,9 +31,9 @@ def penguin_metadata() -> dict[str, Any]:
 
 
 def penguin(cache: FrameCache | None = None, *, label: str) -> Any:
-    """PENGUIN through a private cache (or uncached when cache is None)."""
+    """PENGUIN through a private per-process cache and the machine's store (or uncached when cache is None)."""
     source = PathConnector("penguin.csv", metadata=penguin_metadata())
-    return source if cache is None else CachedConnector(source, key=label, label=label, cache=cache)
+    return source if cache is None else CachedConnector(source, key=label.replace("-", "_"), label=label, cache=cache)
 
 
 def adapter(connector: Any, *, epsilon: float = 100.0, **body: Any) -> SmartnoiseSqlAdapter:
@@ -96,16 +101,98 @@ def test_requests_with_other_privacy_parameters_share_the_copy_but_not_their_pri
     assert cache_events(label) == {"miss": 2, "hit": 2}
 
 
-def test_another_thread_builds_its_own_copy(request: pytest.FixtureRequest) -> None:
+def test_another_thread_and_another_process_cache_share_the_file(request: pytest.FixtureRequest) -> None:
     label = f"reader-{request.node.name}"
-    cache = FrameCache(max_bytes=10**9)
-    released_here = released(adapter(penguin(cache, label=label)).run())
+    released_here = released(adapter(penguin(FrameCache(), label=label)).run())
     in_thread: list[Any] = []
 
-    worker = threading.Thread(target=lambda: in_thread.append(released(adapter(penguin(cache, label=label)).run())))
+    # A thread of this process, and a connector whose per-process cache is empty (as in another process).
+    worker = threading.Thread(
+        target=lambda: in_thread.append(released(adapter(penguin(FrameCache(), label=label)).run()))
+    )
     worker.start()
     worker.join()
 
     assert near_exact(released_here) and near_exact(in_thread[0])
-    # The thread found the frame but not a copy of its own (SQLite memory databases are per connection).
-    assert cache_events(label) == {"miss": 3, "hit": 1}
+    # The columnar copy and its SQLite file: built by the first run only.
+    assert cache_events(label) == {"miss": 2, "hit": 2}
+
+
+def test_threads_racing_for_a_new_version_build_its_files_once(request: pytest.FixtureRequest) -> None:
+    label = f"reader-{request.node.name}"
+    results: list[Any] = []
+    runs = [
+        threading.Thread(target=lambda: results.append(released(adapter(penguin(FrameCache(), label=label)).run())))
+        for _ in range(4)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+
+    assert len(results) == 4 and all(near_exact(rows) for rows in results)
+    assert cache_events(label)["miss"] == 2
+
+
+def test_the_file_is_opened_read_only(request: pytest.FixtureRequest) -> None:
+    label = f"reader-{request.node.name}"
+    connector = penguin(FrameCache(), label=label)
+    first = adapter(connector)
+    first.run()
+
+    with first._sql_copy().db_engine.connect() as connection, pytest.raises(Exception, match="readonly"):
+        connection.exec_driver_sql("DELETE FROM df")
+
+
+class ExtremeRows(DataConnector):
+    """The totality test's extreme rows, as a source."""
+
+    source = "extreme rows"
+
+    def get_pandas(self, columns: Any = None) -> pd.DataFrame:
+        return EXTREME_ROWS
+
+
+@pytest.mark.parametrize("family", ON_EXTREME_ROWS)
+def test_every_admitted_construct_runs_on_extreme_values_in_the_file(
+    family: str, request: pytest.FixtureRequest
+) -> None:
+    query = f"SELECT COUNT(*) AS n FROM df WHERE {evaluated(ON_EXTREME_ROWS[family])} >= 0"
+    request_body = {"query_str": query, "epsilon": 1.0, "delta": 1e-5, "mechanisms": {}, "postprocess": False}
+    connector = CachedConnector(ExtremeRows(), key="extreme", cache=FrameCache())
+    sql_adapter = SmartnoiseSqlAdapter(body=request_body, connector=connector, metadata=EXTREME_METADATA)
+
+    result = sql_adapter.run()
+
+    assert result["df"]["columns"] == ["res_0"]
+    assert sql_adapter._sql_copy().db_engine.url.database.endswith(".sqlite")
+
+
+EVERY_TYPE = pd.DataFrame(
+    {
+        "i": pd.array([1, None, -(2**63)], dtype="Int64"),
+        "f": [0.5, float("nan"), float("inf")],
+        "b": pd.array([True, None, False], dtype="boolean"),
+        "s": pd.array(["a", None, "it's"], dtype="string"),
+        "d": pd.to_datetime(["2020-01-02 03:04:05", None, "1999-12-31 23:59:59.123456"], format="ISO8601"),
+    }
+)
+
+
+class EveryType(DataConnector):
+    source = "every type"
+
+    def get_pandas(self, columns: Any = None) -> pd.DataFrame:
+        return EVERY_TYPE
+
+
+def test_the_file_holds_what_snsqls_own_copy_holds() -> None:
+    from snsql.sql.reader.pandas import PandasReader
+
+    metadata = {"": {"": {"df": {"row_privacy": True, **{name: {"type": "string"} for name in EVERY_TYPE}}}}}
+    shared = sql_file_reader(CachedConnector(EveryType(), key="types", cache=FrameCache()), metadata)
+    own = PandasReader(conn=EVERY_TYPE, metadata=metadata)
+
+    query = "SELECT i, f, b, s, d, typeof(i), typeof(f), typeof(b), typeof(s), typeof(d) FROM df"
+    assert shared.execute(query) == own.execute(query)
+    assert shared.execute(query)[1][4] == "2020-01-02 03:04:05.000000"

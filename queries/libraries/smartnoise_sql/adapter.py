@@ -25,8 +25,8 @@ from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, PositiveFloatField
-from queries.libraries.base import Cost, DPAdapter, is_twin, remembered
-from queries.libraries.smartnoise_sql.sqlite import make_total, refusal
+from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
+from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat
@@ -115,6 +115,14 @@ class SmartnoiseSqlAdapter(DPAdapter):
                 columns = [f"res_{position}" for position in range(len(self._rewritten[1]._select_symbols))]
         return {"type": LIBRARY, "df": dataframe_to_tight_json(pd.DataFrame(rows, columns=columns))}
 
+    @classmethod
+    def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
+        """The version's SQLite file and this process's reader of it, and the twin's SQLite copy."""
+        super().prepare(connector=connector, metadata=metadata)
+        body = {"query_str": "", "epsilon": 1.0, "delta": 0.0}
+        for rows in (connector, twin_connector(metadata)):
+            cls(body=body, connector=rows, metadata=metadata)._sql_copy()
+
     def _private_reader(self, sql_copy: PandasReader | None) -> PrivateReader:
         """A PrivateReader of this request's privacy over the SQL copy, or over no data (None).
 
@@ -133,7 +141,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
     def _sql_copy(self) -> PandasReader:
         """snsql's SQLite copy of the rows (PandasReader), made total.
 
-        Building it (the frame loaded into an in-memory SQLite database) is the slow part, and it
+        For a source with a machine copy it is the version's SQLite file, shared (see sqlite.py).
+        Otherwise building it (the frame loaded into an in-memory SQLite database) is the slow part, and it
         only answers SELECTs, so it is kept: by the connector with the frame, and for the twin's rows
         (the same for every request on the metadata, so its speed tells nobody anything) in a small
         per-process cache. It is per thread, because each thread opens its own connection to an
@@ -141,7 +150,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
         """
         name = f"snsql-{metadata_digest(self._snsql_metadata)}-thread-{_thread_number()}"
         if not isinstance(self.connector, DummyConnector):
-            return self.connector.derived(name, self._build_sql_copy)
+            shared = sql_file_reader(self.connector, self._snsql_metadata)
+            return shared or self.connector.derived(name, self._build_sql_copy)
         if not is_twin(self.connector):
             return self._build_sql_copy(self.connector.get_pandas())
         with _TWIN_COPIES_LOCK:

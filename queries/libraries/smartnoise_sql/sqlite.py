@@ -14,15 +14,26 @@ depending on the values it reads is an oracle on the private data, so:
   (integer overflow of the running sum) by SQLite's `TOTAL`, which sums in floating point:
   it returns 0.0 where SUM returns NULL, and snsql turns NULL into 0.0 before adding
   noise, so the release is unchanged.
+
+The private rows are an SQLite database file built once per dataset version and machine
+beside the columnar copy (`sql_file_reader`), opened read-only and immutable by every
+process, with the total functions installed on each of its connections; sources that keep
+no machine copy (dummy rows) get an in-memory copy (`make_total`), as snsql builds it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
 from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from datasets.connectors import metadata_digest
+from datasets.connectors.base import DataConnector
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql._ast.tokens import Sql
@@ -127,11 +138,85 @@ def _nodes(root: Sql) -> Iterator[Sql]:
 def make_total(sql_copy: PandasReader) -> PandasReader:
     """Install the total ABS, FLOOR and SUM on snsql's SQLite copy of the data (this thread's connection)."""
     with sql_copy.db_engine.connect() as connection:
-        database = connection.connection.dbapi_connection
-        database.create_function("abs", 1, total_abs, deterministic=True)
-        database.create_function("floor", 1, total_floor, deterministic=True)
+        install_total_functions(connection.connection.dbapi_connection)
     sql_copy.serializer = TotalSumSerializer()
     return sql_copy
+
+
+def install_total_functions(database: sqlite3.Connection, *_: Any) -> None:
+    """The total ABS and FLOOR on one SQLite connection (they replace the built-in ones there)."""
+    database.create_function("abs", 1, total_abs, deterministic=True)
+    database.create_function("floor", 1, total_floor, deterministic=True)
+
+
+def sql_file_reader(connector: DataConnector, snsql_metadata: dict[str, Any]) -> PandasReader | None:
+    """A reader of the dataset version's SQLite file, made total; None if the source keeps no machine copy.
+
+    The file is built once per machine (the rows written as snsql's PandasReader writes them, so
+    the SQL sees the same types); each process opens it read-only and immutable, once.
+    """
+    metadata_json = json.dumps(snsql_metadata, sort_keys=True)
+    name = f".snsql-{metadata_digest(snsql_metadata)[:16]}.sqlite"
+    path = connector.shared_file(name, lambda target: _write_sql_file(target, connector, snsql_metadata))
+    return None if path is None else _file_reader(str(path), metadata_json)
+
+
+def _write_sql_file(path: Path, connector: DataConnector, snsql_metadata: dict[str, Any]) -> None:
+    from snsql.metadata import Metadata
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _bulk_load)
+    try:
+        frame = connector.get_pandas()
+        for table_name in Metadata.from_(snsql_metadata).m_tables:
+            frame.to_sql(table_name.replace(".", "_"), con=engine, index=False, chunksize=100_000, method=_insert_rows)
+    finally:
+        engine.dispose()
+
+
+def _insert_rows(table: Any, connection: Any, keys: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    """pandas' rows (missing values already None) inserted by the driver in one executemany: the
+    values SQLAlchemy's inserts store (datetimes as its SQLite text), without its per-row processing."""
+    dates = {position for position, key in enumerate(keys) if table.frame[key].dtype.kind == "M"}
+    statement = str(table.table.insert().compile(dialect=connection.dialect, column_keys=keys))
+    if dates:
+        rows = (
+            tuple(_datetime_text(value) if position in dates else value for position, value in enumerate(row))
+            for row in rows
+        )
+    connection.exec_driver_sql(statement, list(rows))
+
+
+def _datetime_text(value: Any) -> Any:
+    """A datetime as SQLAlchemy stores it in SQLite ("YYYY-MM-DD HH:MM:SS.ffffff"); None stays."""
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _bulk_load(database: sqlite3.Connection, *_: Any) -> None:
+    """No journal and no syncing while the file is written: an unfinished file is never renamed into place."""
+    database.execute("PRAGMA journal_mode=OFF")
+    database.execute("PRAGMA synchronous=OFF")
+
+
+@lru_cache(maxsize=16)
+def _file_reader(path: str, metadata_json: str) -> PandasReader:
+    """snsql's PandasReader over the SQLite file instead of an in-memory copy, shared by the process's threads."""
+    from snsql.metadata import Metadata
+    from snsql.sql.reader.base import SqlReader
+    from snsql.sql.reader.pandas import PandasReader
+    from sqlalchemy import create_engine, event
+
+    class FileReader(PandasReader):
+        def __init__(self) -> None:
+            SqlReader.__init__(self, self.ENGINE)
+            self.metadata = Metadata.from_(json.loads(metadata_json))
+            self.table_names = list(self.metadata.m_tables)
+            self.db_engine = create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true")
+            event.listen(self.db_engine, "connect", install_total_functions)
+            self.serializer = TotalSumSerializer()
+
+    return FileReader()
 
 
 def total_abs(value: Any) -> Any:

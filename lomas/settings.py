@@ -138,7 +138,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/admin/"
+# Researchers land on their portal; a lomas admin without a budget is sent on to the admin console.
+LOGIN_REDIRECT_URL = "/portal/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -159,7 +160,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsLomasUser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "lomas.console.browsable.LomasBrowsableAPIRenderer",
     ],
     # Every failure answers in the lomas error shape (spec §1.2).
     "EXCEPTION_HANDLER": "lomas.exception_handler.lomas_exception_handler",

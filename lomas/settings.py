@@ -347,6 +347,14 @@ SPECTACULAR_SETTINGS = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "ENUM_NAME_OVERRIDES": {"DatabaseTypeEnum": ["PATH_DB"], "CheckEnum": ["ok", "down"]},
+    # "Authorize" gets a token from /o/token with the password grant of the public client (lomas/openapi.py).
+    "SWAGGER_UI_OAUTH2_CONFIG": {"clientId": LOMAS_OAUTH_CLIENT_ID, "scopes": list(OAUTH2_PROVIDER["SCOPES"])},
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True},
+    # Request examples that run on the demo (PENGUIN): lomas/console/schema_examples.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lomas.console.schema_examples.add_demo_examples",
+    ],
 }
 
 # --- Observability --------------------------------------------------------------

@@ -41,6 +41,11 @@ class LomasBrowsableAPIRenderer(BrowsableAPIRenderer):
             page = {"status": response.status_code, "body": body, "path": request.get_full_path()}
             return loader.render_to_string(FALLBACK_TEMPLATE, page, request=request)
 
+    def get_name(self, view: "APIView") -> str:
+        """The page's title: the route's wire name (smartnoise_sql_query, status, ...)."""
+        match = view.request.resolver_match
+        return match.url_name if match is not None and match.url_name else super().get_name(view)
+
     def show_form_for_method(self, view: "APIView", method: str, request: Request, obj: Any) -> bool | None:
         try:
             return super().show_form_for_method(view, method, request, obj)

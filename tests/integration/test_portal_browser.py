@@ -5,24 +5,20 @@ example body and follows the job's uid to its status.
 A screenshot of every page is saved under ``test-artifacts/portal/``.
 """
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.integration.chromium import headless_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "portal"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 class Browser:
@@ -54,20 +50,7 @@ class Browser:
 
 @pytest.fixture
 def browser(live_server: Any, transactional_db: None, tmp_path: Path) -> Iterator[Browser]:
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(binary):
-            message = f"{binary} is not installed (make test installs Debian's chromium and chromium-driver)"
-            if os.environ.get("LOMAS_REQUIRE_INTEGRATION"):
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,1100"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, log_output=subprocess.DEVNULL))
-    driver.implicitly_wait(5)
+    driver = headless_chromium(tmp_path / "chromium")
     try:
         yield Browser(driver, live_server.url)
     finally:

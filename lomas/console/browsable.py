@@ -70,7 +70,8 @@ class LomasBrowsableAPIRenderer(BrowsableAPIRenderer):
         context = super().get_context(data, accepted_media_type, renderer_context)
         if not context["user"].is_authenticated:  # a route without authentication: the session still counts
             context["user"] = get_user(renderer_context["request"]._request)
-        context["job_status_url"] = _job_status_url(data)
+        status_url = _job_status_url(data)
+        context["job_status_url"] = status_url if status_url != renderer_context["request"].path else None
         return context
 
 

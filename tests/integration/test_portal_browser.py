@@ -100,9 +100,21 @@ def test_a_researcher_signs_in_sees_the_portal_and_runs_the_example_query(browse
     assert "ε 10 1 9" in browser.text("#dataset-PENGUIN .portal-budget")
     browser.screenshot("07-portal-after-query")
 
+    # Swagger's Authorize dialog gets a token from this server (password grant of lomas_client)
     browser.open("/api/docs")
     WebDriverWait(browser.driver, 30).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".authorize"))
     browser.screenshot("08-swagger")
+    browser.driver.find_element(By.CSS_SELECTOR, ".auth-wrapper .authorize").click()
+    browser.driver.find_element(By.ID, "oauth_username").send_keys("Alice")
+    browser.driver.find_element(By.ID, "oauth_password").send_keys("alice-password")
+    oauth2 = browser.driver.find_element(
+        By.XPATH, "//div[contains(@class, 'auth-container')][.//h4[contains(., 'oauth2')]]"
+    )
+    oauth2.find_element(By.CSS_SELECTOR, ".modal-btn.auth.authorize").click()
+    WebDriverWait(browser.driver, 30).until(
+        lambda driver: "Authorized" in driver.find_element(By.CSS_SELECTOR, ".modal-ux").text
+    )
+    browser.screenshot("09-swagger-authorized")
 
     browser.open("/portal/")
     browser.click_and_wait("#logout-form button")

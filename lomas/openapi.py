@@ -8,6 +8,8 @@ pieces defined here; the schema class adds the lomas error answers (spec §1.2) 
 import re
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
@@ -164,14 +166,27 @@ class LomasAutoSchema(AutoSchema):
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
-    """Bearer tokens from /o/token (OAuth2 password or device grant of the public client `lomas_client`)."""
+    """Bearer tokens from /o/token: pasted as they are, or got by Swagger's "Authorize" with the OAuth2
+    password grant of the public client `lomas_client` (lomas-client 0.5.1 uses that grant or the device one)."""
 
     target_class = "accounts.authentication.LomasBearerAuthentication"
-    name = "bearer"
+    name = ["bearer", "oauth2"]
 
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
-        return {
+    def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict[str, list[Any]]]:
+        """Either scheme authorizes a request."""
+        return [{"bearer": []}, {"oauth2": []}]
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> list[dict[str, Any]]:
+        bearer = {
             "type": "http",
             "scheme": "bearer",
             "description": "An access token from /o/token, or from the external identity provider if one is set.",
         }
+        password = {"tokenUrl": reverse("oauth2_provider:token"), "scopes": settings.OAUTH2_PROVIDER["SCOPES"]}
+        client = settings.LOMAS_OAUTH_CLIENT_ID
+        oauth2 = {
+            "type": "oauth2",
+            "description": f"Sign in with your lomas user name and password (client id `{client}`, no secret).",
+            "flows": {"password": password},
+        }
+        return [bearer, oauth2]

@@ -138,7 +138,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/admin/"
+# Researchers land on their portal; a lomas admin without a budget is sent on to the admin console.
+LOGIN_REDIRECT_URL = "/portal/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -159,7 +160,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsLomasUser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "lomas.console.browsable.LomasBrowsableAPIRenderer",
     ],
     # Every failure answers in the lomas error shape (spec §1.2).
     "EXCEPTION_HANDLER": "lomas.exception_handler.lomas_exception_handler",
@@ -351,6 +352,14 @@ SPECTACULAR_SETTINGS = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "ENUM_NAME_OVERRIDES": {"DatabaseTypeEnum": ["PATH_DB"], "CheckEnum": ["ok", "down"]},
+    # "Authorize" gets a token from /o/token with the password grant of the public client (lomas/openapi.py).
+    "SWAGGER_UI_OAUTH2_CONFIG": {"clientId": LOMAS_OAUTH_CLIENT_ID, "scopes": list(OAUTH2_PROVIDER["SCOPES"])},
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True},
+    # Request examples that run on the demo (PENGUIN): lomas/console/schema_examples.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lomas.console.schema_examples.add_demo_examples",
+    ],
 }
 
 # --- Observability --------------------------------------------------------------

@@ -28,6 +28,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("metrics", metrics, name="metrics"),
+    path("portal/", include("lomas.console.portal_urls")),
     path("admin/", include("lomas.console.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

@@ -3,9 +3,6 @@
 Screenshots of every page the tests look at are saved under ``test-artifacts/admin/``.
 """
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,16 +10,15 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from tests.integration.chromium import headless_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
 COLLECTIONS = ROOT / "tests" / "fixtures" / "collections"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 class AdminBrowser:
@@ -71,30 +67,10 @@ class AdminBrowser:
         self.submit("input[type=submit]")
 
 
-def _chromium_missing() -> str | None:
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(binary):
-            return f"{binary} is not installed (make test installs Debian's chromium and chromium-driver)"
-    return None
-
-
 @pytest.fixture
 def browser(live_server: Any, admin_user: Any, transactional_db: None, tmp_path: Path) -> Iterator[AdminBrowser]:
     """Headless Chromium signed in as the lomas admin."""
-    missing = _chromium_missing()
-    if missing:
-        if os.environ.get("LOMAS_REQUIRE_INTEGRATION"):
-            pytest.fail(missing, pytrace=False)
-        pytest.skip(missing)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # The flags that keep Chromium quiet on a machine without network beyond localhost.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,1100"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, log_output=subprocess.DEVNULL))
-    driver.implicitly_wait(5)
+    driver = headless_chromium(tmp_path / "chromium")
     admin = AdminBrowser(driver, live_server.url)
     try:
         admin.log_in("admin", "admin-password")

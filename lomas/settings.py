@@ -157,6 +157,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsLomasUser"],
+    # lomas takes JSON bodies only (415 otherwise); the upload routes add multipart (lomas.requests.UPLOAD_PARSERS).
+    "DEFAULT_PARSER_CLASSES": ["lomas.requests.LomasJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -5,7 +5,8 @@ built-in provider, an external OIDC provider and FreePass can be enabled togethe
 (lomas/settings.py lists them in that order, then the browsable API's session).
 A bearer that no enabled class accepts leaves the request anonymous, and the
 permission check answers 403 UnauthorizedAccessException "Failed bearer token
-verification."; a bearer of a user unknown here answers 403 "User X does not exist".
+verification."; a bearer of a user unknown here answers 403 "User X does not exist", and
+one of a deactivated user 403 "User X is deactivated." (whoever issued it, whenever).
 """
 
 import logging
@@ -35,11 +36,27 @@ class UnknownUser(UnauthorizedAccess, APIException):
     status_code = 403
 
 
+class InactiveUser(UnauthorizedAccess, APIException):
+    """403 for any bearer of a deactivated user, even one issued before (or by an external provider)."""
+
+    status_code = 403
+
+
+INACTIVE_USER = "User {user} is deactivated."
+
+
+def _active(user: User) -> User:
+    if not user.is_active:
+        raise InactiveUser(INACTIVE_USER.format(user=user.get_username()))
+    return user
+
+
 def _lomas_user(name: str) -> User:
     try:
-        return user_get_by_name(username=name)
+        user = user_get_by_name(username=name)
     except UnauthorizedAccess as exc:
         raise UnknownUser(exc.message) from None
+    return _active(user)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -60,9 +77,12 @@ class LomasBearerAuthentication(OAuth2Authentication):
     """
 
     def authenticate(self, request: Request) -> tuple[User, Any] | None:
-        if not settings.LOMAS_BUILTIN_OIDC_ENABLED:
-            return None
-        return super().authenticate(request)
+        if not settings.LOMAS_BUILTIN_OIDC_ENABLED or bearer_token(request) is None:
+            return None  # only the Authorization header carries a token (the toolkit would parse the body too)
+        identity = super().authenticate(request)
+        if identity is not None:
+            _active(identity[0])
+        return identity
 
     def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
         return None

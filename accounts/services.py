@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
 
 from accounts.models import AuditEntry, LomasProfile, User
 from accounts.signals import user_deleting
@@ -158,7 +159,22 @@ def user_change_fields(*, actor: Actor, user: User, values: dict[str, Any]) -> d
             stored.is_staff = stored.is_superuser = new
         else:
             setattr(stored, field, new)
+    details = dict(changed)
+    if changed.get("is_active", {}).get("new") is False:
+        details["tokens_revoked"] = user_revoke_tokens(user=stored)
     if changed:
         stored.save()
-        audit_record(actor=actor, action="user.update", target=stored.username, details=changed)
+        audit_record(actor=actor, action="user.update", target=stored.username, details=details)
     return changed
+
+
+def user_revoke_tokens(*, user: User) -> int:
+    """End every sign-in of the user: access, refresh and ID tokens, grants and device codes; how many went.
+
+    Deactivation calls it (user_change_fields, and accounts/receivers.py for any other save).
+    """
+    revoked = 0
+    for model in (RefreshToken, AccessToken, IDToken, Grant, DeviceGrant):
+        count, _ = model.objects.filter(user=user).delete()
+        revoked += count
+    return revoked

@@ -315,6 +315,16 @@ LOMAS_SUBMIT_LIMIT = env_int("LOMAS_SUBMIT_LIMIT", 300)
 LOMAS_SUBMIT_LIMIT_WINDOW = env_int("LOMAS_SUBMIT_LIMIT_WINDOW", 60)
 if LOMAS_SUBMIT_LIMIT < 0 or LOMAS_SUBMIT_LIMIT_WINDOW <= 0:
     raise ImproperlyConfigured("LOMAS_SUBMIT_LIMIT must be 0 or more and LOMAS_SUBMIT_LIMIT_WINDOW positive.")
+# Sign-in throttle (lomas/rate_limit.py): LOMAS_SIGN_IN_FAILURE_LIMIT failed password sign-ins (token endpoint, sign-in
+# pages) per user name or client address within LOMAS_SIGN_IN_FAILURE_WINDOW s start a cool-down of
+# LOMAS_SIGN_IN_COOLDOWN s (429). Behind LOMAS_NUM_PROXIES reverse proxies the client address is read from
+# X-Forwarded-For (deploy/nginx.conf is one); 0 trusts REMOTE_ADDR alone.
+LOMAS_SIGN_IN_FAILURE_LIMIT = env_int("LOMAS_SIGN_IN_FAILURE_LIMIT", 10)
+LOMAS_SIGN_IN_FAILURE_WINDOW = env_int("LOMAS_SIGN_IN_FAILURE_WINDOW", 300)
+LOMAS_SIGN_IN_COOLDOWN = env_int("LOMAS_SIGN_IN_COOLDOWN", 300)
+LOMAS_NUM_PROXIES = env_int("LOMAS_NUM_PROXIES", 0)
+if min(LOMAS_SIGN_IN_FAILURE_LIMIT, LOMAS_SIGN_IN_FAILURE_WINDOW, LOMAS_SIGN_IN_COOLDOWN) <= 0 or LOMAS_NUM_PROXIES < 0:
+    raise ImproperlyConfigured("The LOMAS_SIGN_IN_* settings must be positive and LOMAS_NUM_PROXIES 0 or more.")
 LOMAS_CACHE_URL = env_str(
     "LOMAS_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )

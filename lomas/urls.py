@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.sign_in import admin_login
 from lomas.console.views import ConfigApi, StateApi
 from lomas.metrics_view import metrics
 from lomas.views import HealthApi, LiveApi, root
@@ -28,6 +29,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("metrics", metrics, name="metrics"),
+    path("admin/login/", admin_login, name="admin_login"),  # throttled (accounts/sign_in.py)
     path("admin/", include("lomas.console.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

@@ -10,7 +10,9 @@ from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
 
-from accounts.models import AuditEntry, LomasProfile, User
+from accounts.bootstrap import BOOTSTRAP_NAME, BootstrapGone
+from accounts.models import AuditEntry, BootstrapState, LomasProfile, User
+from accounts.selectors import bootstrap_is_active
 from accounts.signals import user_deleting
 from lomas.errors import QUERY_IN_PROGRESS, InvalidQuery, UnauthorizedAccess
 
@@ -68,7 +70,8 @@ Actor = User | str
 
 def audit_record(*, actor: Actor, action: str, target: str, details: dict[str, Any] | None = None) -> AuditEntry:
     """Append one audit entry (call it inside the transaction of the change it records)."""
-    account = actor if isinstance(actor, User) else None
+    # The bootstrap identity is an account that is not stored: it is recorded by name only.
+    account = actor if isinstance(actor, User) and actor.pk is not None else None
     name = actor.username if isinstance(actor, User) else actor
     return AuditEntry.objects.create(
         actor=account, actor_name=name, action=action, target=target, details=details or {}
@@ -178,3 +181,20 @@ def user_revoke_tokens(*, user: User) -> int:
         count, _ = model.objects.filter(user=user).delete()
         revoked += count
     return revoked
+
+
+def bootstrap_record_use(*, method: str, path: str) -> None:
+    """Audit one request made with the bootstrap secret."""
+    audit_record(actor=BOOTSTRAP_NAME, action="bootstrap.use", target=path, details={"method": method})
+
+
+@transaction.atomic
+def bootstrap_disable(*, actor: Actor) -> None:
+    """Disable the bootstrap identity for good, audited; 410 if it is not active (disabled, or no secret set)."""
+    if not bootstrap_is_active():
+        raise BootstrapGone()
+    name = actor.username if isinstance(actor, User) else actor
+    _state, created = BootstrapState.objects.get_or_create(pk=1, defaults={"disabled_by": name})
+    if not created:  # disabled meanwhile by another request
+        raise BootstrapGone()
+    audit_record(actor=actor, action="bootstrap.disable", target=BOOTSTRAP_NAME)

@@ -63,6 +63,10 @@ INTERNAL = OpenApiResponse(InternalServerExceptionSerializer, description="Inter
 NOT_JSON = OpenApiResponse(
     InvalidQueryExceptionSerializer, description="415: the body is not JSON (or, on an upload route, not multipart)"
 )
+GONE = OpenApiResponse(
+    UnauthorizedAccessExceptionSerializer,
+    description="The bootstrap identity is disabled (UnauthorizedAccessException)",
+)
 SUBMIT_LIMIT = OpenApiResponse(
     UnauthorizedAccessExceptionSerializer, description="Submit limit reached (UnauthorizedAccessException)"
 )

@@ -151,6 +151,7 @@ STATIC_ROOT = VAR_DIR / "static"
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BootstrapAuthentication",
         "accounts.authentication.LomasBearerAuthentication",
         "accounts.authentication.ExternalOIDCAuthentication",
         "accounts.authentication.FreePassAuthentication",
@@ -404,6 +405,11 @@ LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM = env_str("LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM
 LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS", 30.0)
 LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS", 5.0)
 LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS = env_int("LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS", 0)
+# The bootstrap identity (spec §7): this bearer acts as a lomas admin until DELETE /api/bootstrap disables it for
+# good (accounts/bootstrap.py); empty: none. At least 16 characters: it is an admin password.
+LOMAS_BOOTSTRAP_SECRET = env_secret("LOMAS_BOOTSTRAP_SECRET")
+if LOMAS_BOOTSTRAP_SECRET and len(LOMAS_BOOTSTRAP_SECRET) < 16:
+    raise ImproperlyConfigured("LOMAS_BOOTSTRAP_SECRET must have at least 16 characters.")
 # FreePass: the bearer names the user, unverified. Development only: refused without DEBUG.
 LOMAS_FREE_PASS_ENABLED = env_bool("LOMAS_FREE_PASS_ENABLED", default=False)
 if LOMAS_FREE_PASS_ENABLED and not DEBUG:

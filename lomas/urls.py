@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.admin_api import BootstrapApi
 from accounts.sign_in import admin_login
 from lomas.console.views import ConfigApi, StateApi
 from lomas.metrics_view import metrics
@@ -19,6 +20,7 @@ api_patterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("state", StateApi.as_view(), name="state"),
     path("config", ConfigApi.as_view(), name="config"),
+    path("bootstrap", BootstrapApi.as_view(), name="bootstrap"),  # spec §7 (accounts/bootstrap.py)
     path("", include("budgets.urls")),
     path("", include("queries.urls")),
     path("", include("lomas.console.admin_urls")),

@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import receivers  # noqa: F401 (connects the receivers)
         from accounts.freepass import free_pass_warn
 
         free_pass_warn()

@@ -2,12 +2,15 @@
 
 Each class handles the bearers it recognises and returns None otherwise, so the
 built-in provider, an external OIDC provider and FreePass can be enabled together
-(lomas/settings.py lists them in that order, then the browsable API's session).
+(lomas/settings.py lists them in that order, after the bootstrap secret and before the browsable
+API's session).
 A bearer that no enabled class accepts leaves the request anonymous, and the
 permission check answers 403 UnauthorizedAccessException "Failed bearer token
-verification."; a bearer of a user unknown here answers 403 "User X does not exist".
+verification."; a bearer of a user unknown here answers 403 "User X does not exist", and
+one of a deactivated user 403 "User X is deactivated." (whoever issued it, whenever).
 """
 
+import hmac
 import logging
 import re
 from typing import Any
@@ -18,10 +21,12 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 
+from accounts.bootstrap import BootstrapGone, BootstrapToken, bootstrap_identity
 from accounts.external_oidc import TokenRejected, external_provider
 from accounts.freepass import FreePassRejected, free_pass_enabled, free_pass_user_name
 from accounts.models import User
-from accounts.selectors import user_get_by_name
+from accounts.selectors import bootstrap_is_active, user_get_by_name
+from accounts.services import bootstrap_record_use
 from lomas.errors import BAD_TOKEN, UnauthorizedAccess
 
 logger = logging.getLogger(__name__)
@@ -35,11 +40,27 @@ class UnknownUser(UnauthorizedAccess, APIException):
     status_code = 403
 
 
+class InactiveUser(UnauthorizedAccess, APIException):
+    """403 for any bearer of a deactivated user, even one issued before (or by an external provider)."""
+
+    status_code = 403
+
+
+INACTIVE_USER = "User {user} is deactivated."
+
+
+def _active(user: User) -> User:
+    if not user.is_active:
+        raise InactiveUser(INACTIVE_USER.format(user=user.get_username()))
+    return user
+
+
 def _lomas_user(name: str) -> User:
     try:
-        return user_get_by_name(username=name)
+        user = user_get_by_name(username=name)
     except UnauthorizedAccess as exc:
         raise UnknownUser(exc.message) from None
+    return _active(user)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -51,6 +72,22 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+class BootstrapAuthentication(BaseAuthentication):
+    """The bootstrap secret (LOMAS_BOOTSTRAP_SECRET, spec §7): a lomas admin until disabled, then 410; audited."""
+
+    def authenticate(self, request: Request) -> tuple[User, BootstrapToken] | None:
+        secret, token = settings.LOMAS_BOOTSTRAP_SECRET, bearer_token(request)
+        if not secret or token is None or not hmac.compare_digest(token.encode(), secret.encode()):
+            return None
+        if not bootstrap_is_active():
+            raise BootstrapGone()
+        bootstrap_record_use(method=request.method, path=request.path)
+        return bootstrap_identity(), BootstrapToken()
+
+    def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
+        return None
+
+
 class LomasBearerAuthentication(OAuth2Authentication):
     """Bearer tokens issued by this server's OAuth2/OIDC provider (LOMAS_BUILTIN_OIDC_ENABLED).
 
@@ -60,9 +97,12 @@ class LomasBearerAuthentication(OAuth2Authentication):
     """
 
     def authenticate(self, request: Request) -> tuple[User, Any] | None:
-        if not settings.LOMAS_BUILTIN_OIDC_ENABLED:
-            return None
-        return super().authenticate(request)
+        if not settings.LOMAS_BUILTIN_OIDC_ENABLED or bearer_token(request) is None:
+            return None  # only the Authorization header carries a token (the toolkit would parse the body too)
+        identity = super().authenticate(request)
+        if identity is not None:
+            _active(identity[0])
+        return identity
 
     def authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
         return None

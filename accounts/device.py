@@ -22,8 +22,15 @@ from oauth2_provider.models import get_device_grant_model
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import DeviceAuthorizationView, DeviceUserCodeView, TokenView
 from oauth2_provider.views.device import DeviceGrantForm
-from oauthlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, OAuth2Error
+from oauthlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Error,
+    TemporarilyUnavailableError,
+)
 from oauthlib.oauth2.rfc8628 import errors as rfc8628_errors
+
+from lomas.rate_limit import sign_in_attempt
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # RFC 8628 §3.5: after slow_down the client adds 5 s to its interval, and so do we.
@@ -34,6 +41,10 @@ def _oauth_error(error: OAuth2Error) -> http.HttpResponse:
     response = http.HttpResponse(error.json, status=error.status_code, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _sign_in_refused(message: str) -> http.HttpResponse:
+    return _oauth_error(TemporarilyUnavailableError(description=message))
 
 
 class LomasDeviceAuthorizationView(DeviceAuthorizationView):
@@ -69,8 +80,16 @@ class LomasTokenView(TokenView):
     """The token endpoint, with the device-code polling answers of RFC 8628 §3.5."""
 
     def post(self, request: http.HttpRequest, *args: Any, **kwargs: Any) -> http.HttpResponse:
-        if request.POST.get("grant_type") == DEVICE_CODE_GRANT and not request.POST.get("device_code"):
+        grant_type = request.POST.get("grant_type")
+        if grant_type == DEVICE_CODE_GRANT and not request.POST.get("device_code"):
             return _oauth_error(InvalidRequestError(description="Missing device_code parameter."))
+        if grant_type == "password":  # password guessing is throttled (lomas/rate_limit.py)
+            return sign_in_attempt(
+                request,
+                lambda: super(LomasTokenView, self).post(request, *args, **kwargs),
+                succeeded=lambda response: response.status_code == 200,
+                refused=_sign_in_refused,
+            )
         return super().post(request, *args, **kwargs)
 
     def device_flow_token_response(

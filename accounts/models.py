@@ -84,3 +84,16 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError("The audit trail is append-only: entries cannot be deleted.")
+
+
+class BootstrapState(models.Model):
+    """The end of the bootstrap identity (spec §7): its one row, once DELETE /bootstrap disabled it for good."""
+
+    disabled_at = models.DateTimeField(auto_now_add=True)
+    disabled_by = models.CharField(max_length=150)
+
+    class Meta:
+        verbose_name = "bootstrap state"
+
+    def __str__(self) -> str:
+        return f"bootstrap identity disabled by {self.disabled_by} at {self.disabled_at:%Y-%m-%d %H:%M}"

@@ -31,12 +31,32 @@ class LomasOAuth2Validator(OAuth2Validator):
 
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "name": "profile", "email": "email"}
 
+    def authenticate_client(self, request: OAuthRequest, *args: Any, **kwargs: Any) -> bool:
+        """Client authentication needs a secret: a public client (lomas_client has none) never passes it.
+
+        The toolkit would accept a public client's empty secret, so that `client_id=lomas_client` alone
+        opened the token introspection endpoint; public clients still pass where the toolkit exempts them
+        (the device-code grant) and use the grants that need no client authentication.
+        """
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        return request.client.client_type == AbstractApplication.CLIENT_CONFIDENTIAL or (
+            request.grant_type == AbstractApplication.GRANT_DEVICE_CODE
+        )
+
     def validate_grant_type(
         self, client_id: str, grant_type: str, client: Any, request: OAuthRequest, *args: Any, **kwargs: Any
     ) -> bool:
         if client.client_id == settings.LOMAS_OAUTH_CLIENT_ID and grant_type in LOMAS_CLIENT_GRANTS:
             return True
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    def validate_refresh_token(
+        self, refresh_token: str, client: Any, request: OAuthRequest, *args: Any, **kwargs: Any
+    ) -> bool:
+        """A refresh token gives nothing to a deactivated user (their tokens are revoked too: user_revoke_tokens)."""
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        return valid and request.user.is_active
 
     def get_additional_claims(self) -> dict[str, Any]:  # type: ignore[override]
         # The callable form lets the discovery document list the claims.

@@ -1,6 +1,8 @@
 """Reads on users."""
 
-from accounts.models import LomasProfile, User
+from django.conf import settings
+
+from accounts.models import BootstrapState, LomasProfile, User
 from lomas.errors import UNKNOWN_USER, UnauthorizedAccess
 
 
@@ -40,3 +42,8 @@ def user_list_names() -> list[str]:
 def user_list() -> list[User]:
     """Every lomas user, with their profile."""
     return list(User.objects.filter(lomas_profile__isnull=False).select_related("lomas_profile").order_by("username"))
+
+
+def bootstrap_is_active() -> bool:
+    """Whether the bootstrap secret is configured and not disabled."""
+    return bool(settings.LOMAS_BOOTSTRAP_SECRET) and not BootstrapState.objects.exists()

@@ -8,15 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from oauth2_provider.models import (
-    get_access_token_model,
-    get_device_grant_model,
-    get_grant_model,
-    get_id_token_model,
-    get_refresh_token_model,
-)
+from oauth2_provider.models import AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
 
-from accounts.models import AuditEntry, LomasProfile, User
+from accounts.bootstrap import BOOTSTRAP_NAME, BootstrapGone
+from accounts.models import AuditEntry, BootstrapState, LomasProfile, User
+from accounts.selectors import bootstrap_is_active
 from accounts.signals import user_deleting
 from lomas.errors import QUERY_IN_PROGRESS, InvalidQuery, UnauthorizedAccess
 
@@ -80,7 +76,8 @@ Actor = User | str
 
 def audit_record(*, actor: Actor, action: str, target: str, details: dict[str, Any] | None = None) -> AuditEntry:
     """Append one audit entry (call it inside the transaction of the change it records)."""
-    account = actor if isinstance(actor, User) else None
+    # The bootstrap identity is an account that is not stored: it is recorded by name only.
+    account = actor if isinstance(actor, User) and actor.pk is not None else None
     name = actor.username if isinstance(actor, User) else actor
     return AuditEntry.objects.create(
         actor=account, actor_name=name, action=action, target=target, details=details or {}
@@ -113,9 +110,7 @@ def user_delete(*, actor: Actor, user: User) -> dict[str, Any]:
     for _receiver, extra in user_deleting.send(sender=User, user=user, actor=actor):
         details.update(extra)
     LomasProfile.objects.filter(user=user).delete()
-    for token_model in (get_access_token_model, get_refresh_token_model, get_id_token_model, get_grant_model):
-        token_model().objects.filter(user=user).delete()
-    get_device_grant_model().objects.filter(user=user).delete()
+    user_revoke_tokens(user=user)
     user.is_active = user.is_staff = user.is_superuser = False
     user.deleted_at = timezone.now()
     user.set_unusable_password()
@@ -183,7 +178,39 @@ def user_change_fields(*, actor: Actor, user: User, values: dict[str, Any]) -> d
             stored.is_staff = stored.is_superuser = new
         else:
             setattr(stored, field, new)
+    details = dict(changed)
+    if changed.get("is_active", {}).get("new") is False:
+        details["tokens_revoked"] = user_revoke_tokens(user=stored)
     if changed:
         stored.save()
-        audit_record(actor=actor, action="user.update", target=stored.username, details=changed)
+        audit_record(actor=actor, action="user.update", target=stored.username, details=details)
     return changed
+
+
+def user_revoke_tokens(*, user: User) -> int:
+    """End every sign-in of the user: access, refresh and ID tokens, grants and device codes; how many went.
+
+    Deactivation calls it (user_change_fields, and accounts/receivers.py for any other save).
+    """
+    revoked = 0
+    for model in (RefreshToken, AccessToken, IDToken, Grant, DeviceGrant):
+        count, _ = model.objects.filter(user=user).delete()
+        revoked += count
+    return revoked
+
+
+def bootstrap_record_use(*, method: str, path: str) -> None:
+    """Audit one request made with the bootstrap secret."""
+    audit_record(actor=BOOTSTRAP_NAME, action="bootstrap.use", target=path, details={"method": method})
+
+
+@transaction.atomic
+def bootstrap_disable(*, actor: Actor) -> None:
+    """Disable the bootstrap identity for good, audited; 410 if it is not active (disabled, or no secret set)."""
+    if not bootstrap_is_active():
+        raise BootstrapGone()
+    name = actor.username if isinstance(actor, User) else actor
+    _state, created = BootstrapState.objects.get_or_create(pk=1, defaults={"disabled_by": name})
+    if not created:  # disabled meanwhile by another request
+        raise BootstrapGone()
+    audit_record(actor=actor, action="bootstrap.disable", target=BOOTSTRAP_NAME)

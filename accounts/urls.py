@@ -6,6 +6,7 @@ from oauth2_provider import urls as oauth2_urls
 
 from accounts.device import LomasDeviceAuthorizationView, LomasDeviceUserCodeView, LomasTokenView
 from accounts.oauth import LomasDiscoveryView
+from accounts.sign_in import LomasLoginView
 
 # Our views first (they shadow the toolkit's at the same paths), then the toolkit's routes, in its namespace.
 oauth2_patterns = (
@@ -26,6 +27,6 @@ oauth2_patterns = (
 
 urlpatterns = [
     path("o/", include(oauth2_patterns)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LomasLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

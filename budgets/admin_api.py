@@ -25,6 +25,7 @@ from datasets.selectors import dataset_get_by_name
 from lomas.collection_files import collection_read_yaml
 from lomas.openapi import CHANGES, FLAGS, NULL, UPLOAD, admin_responses
 from lomas.requests import (
+    UPLOAD_PARSERS,
     DatasetRequestSerializer,
     StrictCharField,
     null_response,
@@ -76,6 +77,8 @@ class UsersFileApi(AdminApi):
     As in lomas 0.5 the file's users replace existing entries (`overwrite` defaults to true);
     a dry run answers the list of changes without writing anything.
     """
+
+    parser_classes = UPLOAD_PARSERS
 
     @extend_schema(
         tags=["admin"],

@@ -27,7 +27,7 @@ from datasets.services import dataset_add, dataset_collection_load, dataset_dele
 from lomas.collection_files import collection_read_yaml
 from lomas.errors import InvalidQuery
 from lomas.openapi import CHANGES, FLAGS, METADATA, NULL, UPLOAD, admin_responses, inline_body
-from lomas.requests import null_response, parse_body, request_flag, uploaded_file
+from lomas.requests import UPLOAD_PARSERS, null_response, parse_body, request_flag, uploaded_file
 
 NAMES = OpenApiResponse({"type": "array", "items": {"type": "string"}}, description="Names")
 METADATA_UPLOAD = inline_body("MetadataUpload", file=serializers.FileField(help_text="csvw-eo JSON"))
@@ -80,6 +80,8 @@ class DatasetBulkApi(AdminApi):
     replace existing entries (`overwrite` defaults to true); budgets on them stay.
     """
 
+    parser_classes = UPLOAD_PARSERS
+
     @extend_schema(
         tags=["admin"],
         request={"multipart/form-data": UPLOAD},
@@ -117,6 +119,8 @@ class DatasetDetailApi(AdminApi):
 
 class DatasetMetadataAdminApi(AdminApi):
     """GET /dataset/{dataset_name}/metadata: TableMetadata. PATCH: replace it (multipart `file`, csvw-eo JSON)."""
+
+    parser_classes = UPLOAD_PARSERS
 
     @extend_schema(tags=["admin"], responses=admin_responses(METADATA, body=True))
     def get(self, request: Request, dataset_name: str) -> Response:

@@ -25,6 +25,13 @@ from lomas.errors import (
 
 logger = logging.getLogger("lomas.errors")
 
+
+class UnsupportedBody(InvalidQuery):
+    """A body that is not JSON on a JSON route (415), as lomas refuses anything but JSON."""
+
+    status = 415
+
+
 # What a 503 (database or job broker unreachable) suggests to wait before trying again.
 RETRY_AFTER_SECONDS = 5
 
@@ -46,7 +53,9 @@ def lomas_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         exc = InvalidQuery(
             f"Invalid request: the body is too large (more than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)."
         )
-    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = UnsupportedBody(f"Invalid request: {exc.detail} The API takes JSON bodies only.")
+    if isinstance(exc, exceptions.ParseError):
         exc = InvalidQuery(f"Invalid request: {exc.detail}")
     if isinstance(exc, LomasError):
         if exc.status >= 500:

@@ -62,6 +62,13 @@ class DetailSerializer(serializers.Serializer):
 INVALID = OpenApiResponse(InvalidQueryExceptionSerializer, description="InvalidQueryException")
 UNAUTHORIZED = OpenApiResponse(UnauthorizedAccessExceptionSerializer, description="UnauthorizedAccessException")
 INTERNAL = OpenApiResponse(InternalServerExceptionSerializer, description="InternalServerException")
+NOT_JSON = OpenApiResponse(
+    InvalidQueryExceptionSerializer, description="415: the body is not JSON (or, on an upload route, not multipart)"
+)
+GONE = OpenApiResponse(
+    UnauthorizedAccessExceptionSerializer,
+    description="The bootstrap identity is disabled (UnauthorizedAccessException)",
+)
 SUBMIT_LIMIT = OpenApiResponse(
     UnauthorizedAccessExceptionSerializer, description="Submit limit reached (UnauthorizedAccessException)"
 )
@@ -161,6 +168,8 @@ class LomasAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             responses.setdefault("403", self._get_response_for_code(UNAUTHORIZED, "403", direction=direction))
+        if self.method in ("POST", "PUT", "PATCH"):
+            responses.setdefault("415", self._get_response_for_code(NOT_JSON, "415", direction=direction))
         responses.setdefault("500", self._get_response_for_code(INTERNAL, "500", direction=direction))
         return responses
 

@@ -152,12 +152,15 @@ STATIC_ROOT = VAR_DIR / "static"
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BootstrapAuthentication",
         "accounts.authentication.LomasBearerAuthentication",
         "accounts.authentication.ExternalOIDCAuthentication",
         "accounts.authentication.FreePassAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsLomasUser"],
+    # lomas takes JSON bodies only (415 otherwise); the upload routes add multipart (lomas.requests.UPLOAD_PARSERS).
+    "DEFAULT_PARSER_CLASSES": ["lomas.requests.LomasJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "lomas.console.browsable.LomasBrowsableAPIRenderer",
@@ -319,6 +322,16 @@ LOMAS_SUBMIT_LIMIT = env_int("LOMAS_SUBMIT_LIMIT", 300)
 LOMAS_SUBMIT_LIMIT_WINDOW = env_int("LOMAS_SUBMIT_LIMIT_WINDOW", 60)
 if LOMAS_SUBMIT_LIMIT < 0 or LOMAS_SUBMIT_LIMIT_WINDOW <= 0:
     raise ImproperlyConfigured("LOMAS_SUBMIT_LIMIT must be 0 or more and LOMAS_SUBMIT_LIMIT_WINDOW positive.")
+# Sign-in throttle (lomas/rate_limit.py): LOMAS_SIGN_IN_FAILURE_LIMIT failed password sign-ins (token endpoint, sign-in
+# pages) per user name or client address within LOMAS_SIGN_IN_FAILURE_WINDOW s start a cool-down of
+# LOMAS_SIGN_IN_COOLDOWN s (429). Behind LOMAS_NUM_PROXIES reverse proxies the client address is read from
+# X-Forwarded-For (deploy/nginx.conf is one); 0 trusts REMOTE_ADDR alone.
+LOMAS_SIGN_IN_FAILURE_LIMIT = env_int("LOMAS_SIGN_IN_FAILURE_LIMIT", 10)
+LOMAS_SIGN_IN_FAILURE_WINDOW = env_int("LOMAS_SIGN_IN_FAILURE_WINDOW", 300)
+LOMAS_SIGN_IN_COOLDOWN = env_int("LOMAS_SIGN_IN_COOLDOWN", 300)
+LOMAS_NUM_PROXIES = env_int("LOMAS_NUM_PROXIES", 0)
+if min(LOMAS_SIGN_IN_FAILURE_LIMIT, LOMAS_SIGN_IN_FAILURE_WINDOW, LOMAS_SIGN_IN_COOLDOWN) <= 0 or LOMAS_NUM_PROXIES < 0:
+    raise ImproperlyConfigured("The LOMAS_SIGN_IN_* settings must be positive and LOMAS_NUM_PROXIES 0 or more.")
 LOMAS_CACHE_URL = env_str(
     "LOMAS_CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
@@ -406,6 +419,11 @@ LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM = env_str("LOMAS_EXTERNAL_OIDC_USERNAME_CLAIM
 LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_JWKS_REFRESH_SECONDS", 30.0)
 LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS = env_float("LOMAS_EXTERNAL_OIDC_TIMEOUT_SECONDS", 5.0)
 LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS = env_int("LOMAS_EXTERNAL_OIDC_LEEWAY_SECONDS", 0)
+# The bootstrap identity (spec §7): this bearer acts as a lomas admin until DELETE /api/bootstrap disables it for
+# good (accounts/bootstrap.py); empty: none. At least 16 characters: it is an admin password.
+LOMAS_BOOTSTRAP_SECRET = env_secret("LOMAS_BOOTSTRAP_SECRET")
+if LOMAS_BOOTSTRAP_SECRET and len(LOMAS_BOOTSTRAP_SECRET) < 16:
+    raise ImproperlyConfigured("LOMAS_BOOTSTRAP_SECRET must have at least 16 characters.")
 # FreePass: the bearer names the user, unverified. Development only: refused without DEBUG.
 LOMAS_FREE_PASS_ENABLED = env_bool("LOMAS_FREE_PASS_ENABLED", default=False)
 if LOMAS_FREE_PASS_ENABLED and not DEBUG:

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 from budgets.selectors import access_check
 from datasets.connectors import get_connector
 from datasets.selectors import dummy_check_rows
-from lomas.errors import InvalidQuery
 from lomas.openapi import (
     SUBMIT_LIMIT,
     UNAVAILABLE,
@@ -22,7 +21,7 @@ from lomas.openapi import (
     NullableObjectField,
 )
 from lomas.rate_limit import submit_limit_check
-from lomas.requests import DatasetRequestSerializer, parse_body
+from lomas.requests import DatasetRequestSerializer, parse_body, parse_job_uid
 from lomas.timing import pad_result, submission_timing
 from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
@@ -67,10 +66,10 @@ def _job_or(error: str, description: str) -> OpenApiResponse:
 SUBMIT_RESPONSES = {202: JobSerializer, **USER_ERRORS, 429: SUBMIT_LIMIT, 503: UNAVAILABLE}
 STATUS_RESPONSES = {
     200: JobSerializer,
-    400: _job_or("InvalidQueryException", "A failed job, or an invalid uid (InvalidQueryException)"),
+    400: _job_or("InvalidQueryException", "A failed job (InvalidQueryException)"),
     403: _job_or("UnauthorizedAccessException", "A failed job, or another user's job (UnauthorizedAccessException)"),
     404: OpenApiResponse(DetailSerializer, description="This job does not exist (or was already handed out)."),
-    422: OpenApiResponse(JobSerializer, description="A job the DP library refused"),
+    422: _job_or("InvalidQueryException", "A job the DP library refused, or an invalid uid (InvalidQueryException)"),
     500: _job_or("InternalServerException", "A job that failed internally, or an internal error"),
 }
 
@@ -115,10 +114,7 @@ class JobStatusApi(APIView):
 
     @extend_schema(tags=["researcher"], responses=STATUS_RESPONSES)
     def get(self, request: Request, uid: str) -> Response:
-        try:
-            job_uid = UUID(uid)
-        except ValueError:
-            raise InvalidQuery(f"Invalid job uid: {uid!r} is not a UUID.") from None
+        job_uid = parse_job_uid(uid)
         job = job_get_for_user(uid=job_uid, user=request.user)
         if job.status == Job.Status.IN_PROGRESS and self._wait_while_in_progress(job_uid):
             job = job_get_for_user(uid=job_uid, user=request.user)

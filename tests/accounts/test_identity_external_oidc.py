@@ -235,3 +235,11 @@ def test_built_in_and_external_providers_work_together_and_built_in_can_be_disab
     settings.LOMAS_BUILTIN_OIDC_ENABLED = False
     assert (initial_budget(built_in).status_code, initial_budget(built_in).json()) == (403, BAD_TOKEN)
     assert initial_budget(external.token()).status_code == 200
+
+
+def test_verified_token_of_a_deactivated_user_is_refused(alice, external):
+    alice.is_active = False
+    alice.save()
+    answer = initial_budget(external.token())
+    assert answer.status_code == 403
+    assert answer.json() == {"type": "UnauthorizedAccessException", "message": "User Alice is deactivated."}

@@ -84,3 +84,11 @@ def test_free_pass_with_debug_starts_with_a_loud_warning(tmp_path):
     started = _start(tmp_path, DJANGO_DEBUG="true")
     assert started.returncode == 0, started.stderr
     assert "WARNING accounts.freepass !!! LOMAS_FREE_PASS_ENABLED is on" in started.stderr
+
+
+def test_free_pass_of_a_deactivated_user_is_refused(alice, free_pass):
+    alice.is_active = False
+    alice.save()
+    answer = initial_budget("Alice")
+    assert answer.status_code == 403
+    assert answer.json() == {"type": "UnauthorizedAccessException", "message": "User Alice is deactivated."}

@@ -3,7 +3,8 @@
 Callers: anonymous (no token), a valid token of an account unknown to lomas (no lomas profile),
 the token of a user deleted since, a researcher without access to PENGUIN (Bob, IRIS only; on
 /status/{uid} he asks for Alice's job: another researcher's job), a researcher with access
-(Alice), and a lomas admin (no budget on PENGUIN). The endpoints are read from the URLconf, so
+(Alice), a lomas admin (no budget on PENGUIN), and the bootstrap secret (spec §7: an admin that is
+no lomas user). The endpoints are read from the URLconf, so
 a new endpoint without a row here fails the test.
 """
 
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "datasets" / "demo" / "metadata"
-CALLERS = ["anonymous", "unknown_user", "deleted_user", "no_access", "with_access", "admin"]
+CALLERS = ["anonymous", "unknown_user", "deleted_user", "no_access", "with_access", "admin", "bootstrap"]
+BOOTSTRAP_SECRET = "matrix-bootstrap-secret-0123456789"
 PUBLIC, REDIRECT, RESEARCHER, SUBMIT, STATUS, ADMIN = "public", "redirect", "researcher", "submit", "status", "admin"
 
 LIBRARY_BODIES = {
@@ -86,6 +88,8 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, Callable[[World], tuple[str, str, di
     ("/api/docs", "get"): (PUBLIC, _json("get", "/api/docs")),
     ("/api/state", "get"): (ADMIN, _json("get", "/api/state")),
     ("/api/config", "get"): (ADMIN, _json("get", "/api/config")),
+    ("/api/bootstrap", "get"): (ADMIN, _json("get", "/api/bootstrap")),
+    ("/api/bootstrap", "delete"): (ADMIN, _json("delete", "/api/bootstrap")),
     ("/api/get_dataset_metadata", "post"): (RESEARCHER, _json("post", "/api/get_dataset_metadata", PENGUIN)),
     ("/api/get_dummy_dataset", "post"): (
         RESEARCHER,
@@ -155,6 +159,8 @@ def expected(kind: str, caller: str, world: World) -> tuple[int, dict[str, str] 
         return _refusal(BAD_TOKEN)
     if caller == "unknown_user":
         return _refusal(UNKNOWN_USER.format(user="operator"))
+    if caller == "bootstrap":
+        return (_allowed(kind), None) if kind == ADMIN else _refusal(UNKNOWN_USER.format(user="bootstrap"))
     name = {"no_access": "Bob", "with_access": "Alice", "admin": "admin"}[caller]
     if kind == ADMIN:
         return (_allowed(kind), None) if caller == "admin" else _refusal(ADMIN_ONLY)
@@ -171,6 +177,11 @@ def expected(kind: str, caller: str, world: World) -> tuple[int, dict[str, str] 
 def _fast_password_hashes(settings: Any) -> None:
     """Six accounts per cell: a fast hasher keeps the matrix quick (passwords play no part here)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _bootstrap_secret(settings: Any) -> None:
+    settings.LOMAS_BOOTSTRAP_SECRET = BOOTSTRAP_SECRET
 
 
 def _url_routes() -> set[tuple[str, str]]:
@@ -227,6 +238,7 @@ def callers(alice: Any, bob: Any, admin_user: Any) -> dict[str, APIClient]:
         "with_access": _bearer(alice),
         "admin": _bearer(admin_user),
     }
+    tokens["bootstrap"] = BOOTSTRAP_SECRET
     clients = {"anonymous": APIClient()}
     for caller, token in tokens.items():
         clients[caller] = APIClient()

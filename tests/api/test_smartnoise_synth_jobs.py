@@ -15,7 +15,8 @@ FEW_COLUMNS = ["species", "island", "sex", "flipper_length_mm"]
 
 
 def _body(synth_name="mwem", **overrides):
-    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0, "delta": 1e-5,
+    delta = None if synth_name == "mwem" else 1e-5  # mwem is pure ε-DP: a delta is refused
+    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0, "delta": delta,
             "select_cols": FEW_COLUMNS, "synth_params": {}, "nullable": False, "constraints": "",
             "return_model": False, "condition": "", "nb_samples": 30, **overrides}  # fmt: skip
 
@@ -104,6 +105,7 @@ def test_malformed_request_is_refused_at_submission(alice_api, submit, body, mes
         (_body(synth_params={"splits": [[0]], "seed": 1}), 400, "InvalidQueryException", "synth_params ['seed']"),
         (_body("dpctgan", synth_params={"epochs": 10_000}), 400, "InvalidQueryException", "synth_params['epochs']"),
         (_body("pategan"), 422, "ExternalLibraryException", "pategan not reliable with this dataset"),
+        (_body(delta=1e-5), 422, "ExternalLibraryException", "mwem is pure ε-DP and takes no delta"),
     ],
 )
 def test_bad_query_fails_its_job_charges_nothing_and_releases_the_user(

@@ -34,7 +34,8 @@ def token(live_stack):
 
 
 def _body(synth_name, **overrides):
-    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0, "delta": 1e-5, "nullable": False,
+    delta = None if synth_name == "mwem" else 1e-5  # mwem is pure ε-DP: a delta is refused
+    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0, "delta": delta, "nullable": False,
             "constraints": "", "return_model": False, "condition": "", "nb_samples": 25,
             **SYNTHS.get(synth_name, SYNTHS["mwem"]), **overrides}  # fmt: skip
 

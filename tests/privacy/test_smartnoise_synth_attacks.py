@@ -44,7 +44,8 @@ def private(name: str) -> FrameConnector:
 
 
 def request(synth_name: str, **overrides: Any) -> dict[str, Any]:
-    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0, "delta": 1e-5, "select_cols": [],
+    return {"dataset_name": "PENGUIN", "synth_name": synth_name, "epsilon": 1.0,
+            "delta": None if synth_name == "mwem" else 1e-5, "select_cols": [],
             "synth_params": {}, "nullable": False, "constraints": "", "return_model": False, "condition": "",
             "nb_samples": 20, **overrides}  # fmt: skip
 

@@ -24,7 +24,7 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
-from lomas.requests import DatasetRequestSerializer, PositiveFloatField
+from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
 
@@ -47,7 +47,7 @@ class CostRequest(DatasetRequestSerializer):
 
     query_str = serializers.CharField(trim_whitespace=False)
     epsilon = PositiveFloatField()
-    delta = serializers.FloatField(min_value=0)
+    delta = DeltaField()
     mechanisms = serializers.DictField(child=serializers.CharField())
 
 

@@ -36,7 +36,7 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
-from lomas.requests import DatasetRequestSerializer, PositiveFloatField
+from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
@@ -81,7 +81,7 @@ class CostRequest(DatasetRequestSerializer):
 
     synth_name = serializers.ChoiceField(choices=SYNTH_NAMES)
     epsilon = PositiveFloatField()
-    delta = serializers.FloatField(min_value=0, allow_null=True)
+    delta = DeltaField(allow_null=True)
     select_cols = serializers.ListField(child=serializers.CharField())
     synth_params = serializers.DictField()
     nullable = serializers.BooleanField()
@@ -298,6 +298,10 @@ class SmartnoiseSynthAdapter(DPAdapter):
             )
         if self.delta == 0 and self.synth_name not in NO_DELTA:
             raise InvalidQuery(f"{self.synth_name} needs delta > 0 (or null for its default).")
+        if self.delta and self.synth_name in NO_DELTA:  # lomas: the synthesizer refuses the argument
+            raise ExternalLibraryError(
+                f"{self.synth_name} is pure ε-DP and takes no delta: set delta to null or 0.", library=LIBRARY
+            )
         if self.synth_name in {"mwem", "mst", "dpctgan"} and not self._public_rows:
             raise InvalidQuery(f"{self.synth_name} needs the dataset's row count, which its metadata does not publish.")
         _ = self._synth_kwargs

@@ -17,8 +17,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from budgets.selectors import epsilon_spent_per_day, top_consumers
-from lomas.console.charts import bar_chart, line_chart
+from lomas.console.charts import bar_charts_on_one_scale, cumulative_charts
 from lomas.console.collections import collection_export, collection_import
+from lomas.console.selectors import budgets_near_exhaustion, dataset_spend_totals, jobs_needing_attention
 from lomas.errors import InvalidQuery
 from lomas.selectors import service_health
 from queries.selectors import job_counts_recent
@@ -32,20 +33,24 @@ _PENDING_IMPORT = "lomas_pending_collection_import"
 
 
 def overview(request: HttpRequest) -> TemplateResponse:
-    """Service health, job counts, ε spent per day per dataset and the top consumers of each dataset."""
+    """Service health, spend and remaining budget per dataset, cumulative ε over time, the top consumers
+    on one scale, budgets close to exhaustion, and the jobs failed or in progress."""
     today = timezone.localdate()
     first_day = today - timedelta(days=CHART_DAYS - 1)
     spent = epsilon_spent_per_day(days=CHART_DAYS, today=today)
-    consumers = {name: bar_chart(rows) for name, rows in top_consumers().items()}
     context = {
         **admin.site.each_context(request),
         "title": "Service overview",
         "health": service_health(),
         "jobs": job_counts_recent(hours=24),
-        "chart": line_chart(spent, first_day=first_day, days=CHART_DAYS) if spent else None,
+        "failed_since": (timezone.now() - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S"),
+        "attention": jobs_needing_attention(),
+        "datasets": dataset_spend_totals(),
+        "near_exhaustion": budgets_near_exhaustion(),
+        "charts": cumulative_charts(spent, first_day=first_day, days=CHART_DAYS),
         "first_day": first_day,
         "today": today,
-        "consumers": consumers,
+        "consumers": bar_charts_on_one_scale(top_consumers()),
     }
     return TemplateResponse(request, "admin/lomas/overview.html", context)
 

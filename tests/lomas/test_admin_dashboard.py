@@ -1,5 +1,6 @@
 """The admin dashboard pages: the service overview and collection import/export."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ from budgets.models import Budget
 from budgets.selectors import epsilon_spent_per_day, top_consumers
 from budgets.services import budget_charge, budget_grant
 from datasets.models import Dataset
-from lomas.console.charts import line_chart
+from lomas.console.charts import cumulative_charts
 from queries.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,8 @@ def test_overview_without_spending_says_so(admin_client):
     assert "Service overview" in page
     assert '<td class="status-ok">ok</td>' in page  # database; eager jobs need no broker
     assert "No ε spent in the last 90 days." in page and "No budget spent yet." in page
-    assert "epsilon-per-day-chart" not in page and "top-consumers-chart" not in page
+    assert "cumulative-chart" not in page and "top-consumers-chart" not in page
+    assert "No budget is above 80 % spent." in page
 
 
 def test_overview_charts_spending_and_top_consumers_and_counts_jobs(admin_client, alice, bob, penguin, iris):
@@ -81,11 +83,19 @@ def test_overview_charts_spending_and_top_consumers_and_counts_jobs(admin_client
     page = admin_client.get("/admin/overview/").content.decode()
 
     assert '<td id="jobs-in-progress">1</td>' in page and '<td id="jobs-failed-24h">1</td>' in page
-    assert 'id="epsilon-per-day-chart"' in page and page.count("<polyline") == 2
-    assert "PENGUIN (ε 2.25)" in page and "IRIS (ε 3)" in page  # legend with 90-day totals
+    assert page.count('class="cumulative-chart') == 2 and page.count("<polyline") == 2  # one chart per dataset
+    assert "PENGUIN (ε 2.25)" in page and "IRIS (ε 3)" in page  # captions with 90-day totals
     top = page[page.index('id="top-consumers"') :]
     assert top.index("Alice") < top.index("Carol")  # most ε first
     assert "ε 2</text>" in top and "ε 0.25</text>" in top and "ε 3</text>" in top
+    lengths = {
+        label: float(width) for width, label in re.findall(r'<rect [^>]*width="([\d.]+)"[^>]*><title>(\w+)', top)
+    }
+    assert lengths == pytest.approx({"Bob": 270, "Alice": 180, "Carol": 22.5})  # one scale: Bob's 3 ε is the longest
+    attention = page[page.index('id="jobs-attention"') :]
+    assert attention.count('<td><a href="/admin/queries/job/') == 3  # the job in progress and both failed ones
+    spend = page[page.index('id="datasets-spend"') : page.index('id="near-exhaustion"')]
+    assert 'title="2.25">2.25</span>' in spend and "no cap" in spend
     assert "cdn" not in page.lower() and '<script src="http' not in page  # renders offline
 
 
@@ -117,14 +127,24 @@ def test_top_consumers_lists_the_biggest_spenders_first_and_leaves_out_those_who
     assert [name for name, _ in top_consumers()["PENGUIN"]] == ["user3", "user2", "user1"]
 
 
-def test_line_chart_puts_the_largest_day_at_the_top_of_a_rounded_axis():
+def test_cumulative_charts_add_up_each_day_and_share_one_rounded_axis():
     day = timezone.localdate()
-    chart = line_chart({"X": [(day, Decimal("0.4"))]}, first_day=day, days=3)
-    points = chart.series[0].points.split()
-    assert len(points) == 3
-    assert [tick.label for tick in chart.y_ticks] == ["0", "0.125", "0.25", "0.375", "0.5"]
-    assert float(points[0].split(",")[1]) == pytest.approx(chart.bottom - 0.8 * (chart.bottom - chart.top))
-    assert float(points[1].split(",")[1]) == chart.bottom
+    spent = {"X": [(day, Decimal("0.4")), (day + timedelta(days=2), Decimal("0.1"))], "Y": [(day, Decimal("0.1"))]}
+    x_chart, y_chart = cumulative_charts(spent, first_day=day, days=3)
+    points = [float(point.split(",")[1]) for point in x_chart.series[0].points.split()]
+    height = x_chart.bottom - x_chart.top
+    assert [tick.label for tick in x_chart.y_ticks] == ["0", "0.125", "0.25", "0.375", "0.5"]
+    assert points == pytest.approx([x_chart.bottom - 0.8 * height, x_chart.bottom - 0.8 * height, x_chart.top])
+    assert y_chart.y_ticks == x_chart.y_ticks  # one scale for every dataset
+    assert x_chart.series[0].total == "0.5"
+
+
+def test_budgets_above_80_percent_are_listed(admin_client, alice, bob, penguin, iris):
+    charge(alice, penguin, 8.5)
+    charge(bob, iris, 1)
+    page = admin_client.get("/admin/overview/").content.decode()
+    near = page[page.index('id="near-exhaustion"') : page.index('id="jobs"')]
+    assert "Alice" in near and "85.0 %" in near and "Bob" not in near
 
 
 # --- collection import and export ----------------------------------------------------------

@@ -20,7 +20,7 @@ from accounts.admin import LomasUserAdmin
 from accounts.models import User
 from budgets.models import AMOUNT, Budget, LedgerEntry
 from budgets.services import budget_add_access, budget_change_initial, budget_revoke, budget_top_up
-from lomas.admin_display import ReadOnlyAdmin, amount_html
+from lomas.admin_display import ExplainedDeletion, ReadOnlyAdmin, amount_html
 from lomas.amounts import amount_text, delta_short, epsilon_short
 
 
@@ -211,7 +211,7 @@ class TopUpForm(forms.Form):
 
 
 @admin.register(Budget)
-class BudgetAdmin(AmountColumns, admin.ModelAdmin):
+class BudgetAdmin(AmountColumns, ExplainedDeletion, admin.ModelAdmin):
     form = BudgetForm
     list_display = (
         "user_link",
@@ -251,6 +251,14 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def deletion_refusal(self, obj: Budget) -> str | None:
+        if not (obj.spent_epsilon or obj.spent_delta):
+            return None
+        return (
+            f"the budget of {obj.user} on {obj.dataset} has ε {epsilon_short(obj.spent_epsilon)} and "
+            f"δ {delta_short(obj.spent_delta)} spent, and spent budget is never erased."
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Budget | None = None) -> bool:
         if obj is not None and (obj.spent_epsilon or obj.spent_delta):

@@ -43,15 +43,27 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ExplainedDeletion(admin.ModelAdmin):
-    """Deletion that says why it is refused: a service's refusal (a LomasError) is shown as its message."""
+    """Deletion that says why it is refused (deletion_refusal, or a service's LomasError) instead of
+    Django's "you don't have permission"."""
+
+    def deletion_refusal(self, obj: Any) -> str | None:
+        """Why this object may not be deleted, or None."""
+        return None
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        refusal = self.deletion_refusal(obj) if obj is not None else None
+        if refusal:
+            return self._refused(request, object_id, refusal)
         try:
             with transaction.atomic():
                 return super().delete_view(request, object_id, extra_context)
         except LomasError as exc:
-            self.message_user(request, f"Not deleted: {exc.message}", messages.ERROR)
-            opts = self.opts
-            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id]))
+            return self._refused(request, object_id, exc.message)
+
+    def _refused(self, request: HttpRequest, object_id: str, reason: str) -> HttpResponse:
+        self.message_user(request, f"Not deleted: {reason}", messages.ERROR)
+        opts = self.opts
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id]))

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from budgets.selectors import epsilon_spent_per_day, top_consumers
 from lomas.console.charts import bar_charts_on_one_scale, cumulative_charts
-from lomas.console.collections import collection_export, collection_import
+from lomas.console.collections import collection_export, collection_import, collection_text_from_zip
 from lomas.console.selectors import budgets_near_exhaustion, dataset_spend_totals, jobs_needing_attention
 from lomas.errors import InvalidQuery
 from lomas.selectors import service_health
@@ -59,7 +59,11 @@ class CollectionImportForm(forms.Form):
     collection = forms.ChoiceField(
         choices=(("users", "users"), ("datasets", "datasets")), widget=forms.RadioSelect, initial="users"
     )
-    file = forms.FileField(label="Collection file (YAML)", help_text="lomas v0.4 (user_name) or v0.5 (id) layout.")
+    file = forms.FileField(
+        label="Collection file (YAML or zip)",
+        help_text="lomas v0.4 (user_name) or v0.5 (id) layout; datasets also as exported here: the YAML with "
+        "inline metadata, or the zip with its metadata files.",
+    )
     mode = forms.ChoiceField(
         choices=(
             ("add", "Add new entries only"),
@@ -99,8 +103,13 @@ def collections_import(request: HttpRequest) -> HttpResponse:
     context["form"] = form
     if request.method == "POST" and form.is_valid():
         name, mode = form.cleaned_data["collection"], form.cleaned_data["mode"]
-        text = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+        data = form.cleaned_data["file"].read()
         try:
+            text = (
+                collection_text_from_zip(data)
+                if zipfile.is_zipfile(io.BytesIO(data))
+                else data.decode("utf-8", errors="replace")
+            )
             changes = collection_import(actor=request.user, name=name, text=text, mode=mode, dry_run=True)
         except InvalidQuery as exc:
             context["error"] = exc.message
@@ -154,7 +163,7 @@ def collections_export(request: HttpRequest, name: str) -> HttpResponse:
 def collections_export_datasets_archive(request: HttpRequest) -> HttpResponse:
     """Download the datasets collection with each dataset's csvw-eo metadata file, as one zip."""
     _require_superuser(request)
-    document, files = collection_export(name="datasets")
+    document, files = collection_export(name="datasets", inline_metadata=False)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("datasets.yaml", yaml.safe_dump(document, sort_keys=False, allow_unicode=True))

@@ -130,3 +130,12 @@ def test_a_collected_job_stays_listed_and_a_second_poll_still_answers_404(admin_
     assert Job.objects.get(uid=uid).collected_at is not None
     page = admin_client.get("/admin/queries/job/?collected=yes").content.decode()
     assert uid in page and "icon-yes.svg" in page
+
+
+def test_deleting_a_spent_budget_says_why_it_is_refused(admin_client, charged):
+    budget, _ = charged
+    response = admin_client.get(f"/admin/budgets/budget/{budget.pk}/delete/", follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200 and "permission" not in page.lower().split("</header>")[-1]
+    assert "Not deleted: the budget of Alice on PENGUIN has ε 0.5 and δ 1.235e-5 spent" in page
+    assert budget.__class__.objects.filter(pk=budget.pk).exists()

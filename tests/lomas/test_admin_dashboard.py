@@ -193,7 +193,8 @@ def test_clean_import_previews_the_researchers_it_would_delete(admin_client, dem
 def test_overwrite_import_previews_updated_users(admin_client, alice, demo_datasets):
     page = preview(admin_client, COLLECTIONS / "v0.5_user_collection.yaml", mode="overwrite")
     assert '<tr class="import-update"><td>update</td><td>Alice</td>' in page
-    assert "budget PENGUIN initial" in page
+    assert "<code>datasets_list.PENGUIN.initial_epsilon</code>: 10.0 → 5.0" in page
+    assert "<code>datasets_list.IRIS.initial_epsilon</code>: (none) → 10.0" in page
     assert Budget.objects.get(user=alice, dataset__name="PENGUIN").initial_epsilon == Decimal(10)
 
 
@@ -264,3 +265,53 @@ def test_collection_pages_are_for_lomas_admins_only(client, db):
     client.force_login(staff)
     assert client.get("/admin/collections/import/").status_code == 403
     assert client.get("/admin/collections/export/users/").status_code == 403
+
+
+def upload_preview(client, name, content, *, collection="datasets", mode="add"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/admin/collections/import/",
+        {"collection": collection, "mode": mode, "file": SimpleUploadedFile(name, content)},
+    ).content.decode()
+
+
+@pytest.mark.parametrize("export", ["/admin/collections/export/datasets/", "/admin/collections/export/datasets.zip"])
+def test_datasets_export_imports_back(admin_client, penguin, iris, export):
+    exported = admin_client.get(export).content
+    before = {dataset.name: (dataset.path, dataset.metadata) for dataset in Dataset.objects.all()}
+    Dataset.objects.all().delete()
+
+    page = upload_preview(admin_client, "datasets.zip" if export.endswith(".zip") else "datasets.yaml", exported)
+
+    assert "2 to add, 0 to update, 0 to delete" in page
+    confirm(admin_client, page)
+    assert {dataset.name: (dataset.path, dataset.metadata) for dataset in Dataset.objects.all()} == before
+
+
+def test_import_preview_shows_old_and_new_values(admin_client, penguin):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"][0]["dataset_access"]["path"] = "penguin_2025.csv"
+    document["datasets"][0]["metadata"]["maxContributions"] = 3
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode(), mode="overwrite")
+    assert "<code>dataset_access.path</code>: &quot;penguin.csv&quot; → &quot;penguin_2025.csv&quot;" in page
+    assert "<code>metadata.maxContributions</code>: 1 → 3" in page
+    penguin.refresh_from_db()
+    assert penguin.path == "penguin.csv" and not AuditEntry.objects.exists()
+
+
+def test_clean_import_looks_destructive_and_says_the_ledger_is_kept(admin_client, penguin, iris):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"] = [entry for entry in document["datasets"] if entry["dataset_name"] == "PENGUIN"]
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode(), mode="clean")
+    warning = page[page.index('id="import-destructive"') :]
+    assert "This import deletes 1 dataset(s)" in warning and "the budget ledger is never erased" in warning
+    assert 'value="Delete 1 and import" class="lomas-danger"' in page
+    assert Dataset.objects.filter(name="IRIS").exists()
+
+
+def test_dataset_names_against_the_rule_are_refused_in_collection_files(admin_client, penguin):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"][0]["dataset_name"] = "bad name!"
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode())
+    assert "Invalid dataset name &#x27;bad name!&#x27;" in page

@@ -59,8 +59,8 @@ def spent_exceeds_initial(budget: Budget, epsilon: Decimal | None, delta: Decima
 class BudgetForm(forms.ModelForm):
     """Initial amounts shown without trailing zeros and never set below what is spent."""
 
-    initial_epsilon = AmountField("Initial epsilon")
-    initial_delta = AmountField("Initial delta")
+    initial_epsilon = AmountField("Initial ε")
+    initial_delta = AmountField("Initial δ")
 
     class Meta:
         model = Budget
@@ -168,11 +168,11 @@ class AmountColumns:
 class LedgerAmounts:
     """A ledger entry's ε and δ, short with the exact decimal on hover."""
 
-    @admin.display(description="ε", ordering="epsilon")
+    @admin.display(description="amount ε", ordering="epsilon")
     def epsilon_text(self, entry: LedgerEntry) -> str:
         return amount_html(entry.epsilon, "epsilon")
 
-    @admin.display(description="δ", ordering="delta")
+    @admin.display(description="amount δ", ordering="delta")
     def delta_text(self, entry: LedgerEntry) -> str:
         return amount_html(entry.delta, "delta")
 
@@ -366,11 +366,11 @@ class LedgerEntryAdmin(LedgerAmounts, ReadOnlyAdmin):
             '<a href="{}">{}</a>', reverse("admin:budgets_budget_change", args=[entry.budget_id]), entry.budget
         )
 
-    @admin.display(description="ε (exact)")
+    @admin.display(description="exact ε")
     def epsilon_exact(self, entry: LedgerEntry) -> str:
         return amount_text(entry.epsilon)
 
-    @admin.display(description="δ (exact)")
+    @admin.display(description="exact δ")
     def delta_exact(self, entry: LedgerEntry) -> str:
         return amount_text(entry.delta)
 

@@ -141,11 +141,11 @@ class QueryArchiveAdmin(ReadOnlyAdmin):
             return archive.dataset_name
         return _link("admin:datasets_dataset_change", archive.dataset_id, archive.dataset_name)
 
-    @admin.display(description="ε cost", ordering="charged_epsilon")
+    @admin.display(description="cost ε", ordering="charged_epsilon")
     def epsilon_cost(self, archive: QueryArchive) -> str:
         return amount_html(archive.charged_epsilon, "epsilon")
 
-    @admin.display(description="δ cost", ordering="charged_delta")
+    @admin.display(description="cost δ", ordering="charged_delta")
     def delta_cost(self, archive: QueryArchive) -> str:
         return amount_html(archive.charged_delta, "delta")
 

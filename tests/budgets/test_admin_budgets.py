@@ -111,7 +111,8 @@ def test_adding_a_budget_grants_access_audited(admin_client, alice, iris):
 
 
 def test_a_budget_with_spending_cannot_be_deleted_but_an_unused_one_can(admin_client, budget, bob, iris):
-    assert admin_client.post(f"/admin/budgets/budget/{budget.pk}/delete/", {"post": "yes"}).status_code == 403
+    refused = admin_client.post(f"/admin/budgets/budget/{budget.pk}/delete/", {"post": "yes"})
+    assert refused.status_code == 302 and refused["Location"] == f"/admin/budgets/budget/{budget.pk}/change/"
     assert Budget.objects.filter(pk=budget.pk).exists()
     unused = Budget.objects.get(user=bob, dataset=iris)
     assert admin_client.post(f"/admin/budgets/budget/{unused.pk}/delete/", {"post": "yes"}).status_code == 302

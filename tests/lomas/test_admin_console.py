@@ -57,6 +57,8 @@ def test_headers_keep_epsilon_and_delta_as_written(admin_client, charged):
         "thead th, .module caption, .inline-group h2, .inline-group .tabular thead th { text-transform: none; }" in page
     )
     assert ">Initial ε</a>" in page and ">Remaining δ</span>" in page
+    ledger = admin_client.get("/admin/budgets/ledgerentry/").content.decode()
+    assert ">Amount ε</a>" in ledger and ">Amount δ</a>" in ledger and "\u0395" not in ledger
 
 
 def test_the_header_names_the_product_and_oauth_models_are_off_the_index(admin_client):

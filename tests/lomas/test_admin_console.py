@@ -9,7 +9,8 @@ from accounts.services import audit_record
 from budgets.models import LedgerEntry
 from budgets.services import budget_charge
 from lomas.amounts import delta_short, epsilon_short
-from queries.models import Job, QueryArchive
+from queries.models import Job
+from tests.lomas.conftest import archive_query
 
 pytestmark = pytest.mark.django_db
 
@@ -84,16 +85,7 @@ def test_audit_log_is_newest_first(admin_client, admin_user):
 
 def test_archive_rows_show_cost_and_link_user_dataset_budget_and_job(admin_client, alice, penguin, charged):
     budget, job_uid = charged
-    QueryArchive.objects.create(
-        user=alice,
-        dataset=penguin,
-        user_name="Alice",
-        dataset_name="PENGUIN",
-        dp_library="opendp",
-        job_uid=job_uid,
-        client_input={},
-        response={},
-    )
+    archive_query(alice, penguin, job_uid)
     page = admin_client.get("/admin/queries/queryarchive/").content.decode()
     assert 'title="0.5">0.5</span>' in page and ">1.235e-5</span>" in page
     assert f'href="/admin/accounts/user/{alice.pk}/change/"' in page

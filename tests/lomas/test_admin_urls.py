@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from accounts.services import audit_record
 from budgets.services import budget_charge
-from queries.models import Job, QueryArchive
+from queries.models import Job
+from tests.lomas.conftest import archive_query
 
 pytestmark = pytest.mark.django_db
 
@@ -21,16 +22,7 @@ def demo_objects(alice: Any, bob: Any, penguin: Any, admin_user: Any) -> None:
     job_uid = uuid4()
     budget_charge(user=alice, dataset=penguin, epsilon=0.5, delta=1e-5, job_uid=job_uid)
     Job.objects.create(uid=job_uid, user=alice, dataset=penguin, library="opendp", kind="query", request={})
-    QueryArchive.objects.create(
-        user=alice,
-        dataset=penguin,
-        user_name="Alice",
-        dataset_name="PENGUIN",
-        dp_library="opendp",
-        job_uid=job_uid,
-        client_input={},
-        response={"epsilon": 0.5},
-    )
+    archive_query(alice, penguin, job_uid)
     audit_record(actor=admin_user, action="test.demo", target="PENGUIN")
 
 

@@ -6,11 +6,15 @@ budgets/admin.py adds the user's budgets to this page.
 from typing import Any
 
 from django import forms
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.dex.admin_actions import push_to_dex
 from accounts.models import AuditEntry, LomasProfile, User
@@ -22,7 +26,10 @@ from accounts.services import (
     user_change_may_query,
     user_delete,
 )
-from lomas.admin_display import ReadOnlyAdmin, pretty_json
+from lomas.admin_display import ExplainedDeletion, ReadOnlyAdmin, pretty_json
+
+admin.site.site_header = admin.site.site_title = "lomas-django"
+admin.site.index_title = "Console"
 
 
 class LomasProfileInline(admin.StackedInline):
@@ -64,7 +71,7 @@ class LomasUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class LomasUserAdmin(UserAdmin):
+class LomasUserAdmin(ExplainedDeletion, UserAdmin):
     add_form = LomasUserCreationForm
     form = LomasUserChangeForm
     add_fieldsets = ((None, {"fields": ("username", "email", "password1", "password2", "is_lomas_admin")}),)
@@ -72,10 +79,11 @@ class LomasUserAdmin(UserAdmin):
         (None, {"fields": ("username", "password", "email", "is_lomas_admin", "is_active")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Related pages", {"fields": ("related_links",)}),
     )
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "related_links")
     inlines: tuple[type, ...] = (LomasProfileInline,)
-    list_display = ("username", "email", "is_staff", "may_query", "is_active")
+    list_display = ("username", "email", "is_staff", "may_query", "is_active", "related_links")
     list_filter = ("is_staff", "is_active", "lomas_profile__may_query")
     actions = ("release_query_lock", push_to_dex)
 
@@ -91,12 +99,34 @@ class LomasUserAdmin(UserAdmin):
             user_change_may_query(actor=request.user, user=user, may_query=True)
         self.message_user(request, f"Released the query lock of {len(users)} user(s).", messages.SUCCESS)
 
+    @admin.display(description="related")
+    def related_links(self, user: User) -> str:
+        if user.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}?user__id__exact={}">budgets</a> · <a href="{}?budget__user__id__exact={}">ledger</a> · '
+            '<a href="{}?user_name={}">archive</a> · <a href="{}?user__id__exact={}">jobs</a> · '
+            '<a href="{}?target={}">audit</a>',
+            reverse("admin:budgets_budget_changelist"),
+            user.pk,
+            reverse("admin:budgets_ledgerentry_changelist"),
+            user.pk,
+            reverse("admin:queries_queryarchive_changelist"),
+            user.username,
+            reverse("admin:queries_job_changelist"),
+            user.pk,
+            reverse("admin:accounts_auditentry_changelist"),
+            user.username,
+        )
+
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple[type, ...]:
         return self.inlines if obj is not None else ()
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
+        if not settings.LOMAS_DEX_GRPC_TARGET:
+            actions.pop("push_to_dex", None)
         return actions
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
@@ -133,6 +163,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit trail, read-only: who changed what, when, old → new."""
 
     list_display = ("created_at", "actor_name", "action", "target")
+    ordering = ("-created_at", "-pk")
     list_filter = ("action", "actor_name", "created_at")
     search_fields = ("actor_name", "action", "target")
     date_hierarchy = "created_at"
@@ -142,3 +173,9 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="details")
     def details_formatted(self, entry: AuditEntry) -> str:
         return pretty_json(entry.details)
+
+
+# The OAuth2 provider's records are managed by its flows, not by hand: off the admin index.
+for _model in apps.get_app_config("oauth2_provider").get_models():
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

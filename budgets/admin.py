@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from accounts.admin import LomasUserAdmin
 from accounts.models import User
@@ -29,7 +30,8 @@ from budgets.services import (
 )
 from datasets.admin import DatasetAdmin
 from datasets.models import Dataset
-from lomas.admin_display import ReadOnlyAdmin, amount_text
+from lomas.admin_display import ExplainedDeletion, ReadOnlyAdmin, amount_html
+from lomas.amounts import amount_text, delta_short, epsilon_short
 
 
 class AmountField(forms.DecimalField):
@@ -41,6 +43,7 @@ class AmountField(forms.DecimalField):
             min_value=Decimal(0),
             max_digits=AMOUNT["max_digits"],
             decimal_places=AMOUNT["decimal_places"],
+            widget=forms.NumberInput(attrs={"class": "lomas-amount-input"}),
             **kwargs,
         )
 
@@ -66,8 +69,8 @@ def spent_exceeds_initial(budget: Budget, epsilon: Decimal | None, delta: Decima
 class BudgetForm(forms.ModelForm):
     """Initial amounts shown without trailing zeros and never set below what is spent."""
 
-    initial_epsilon = AmountField("Initial epsilon")
-    initial_delta = AmountField("Initial delta")
+    initial_epsilon = AmountField("Initial ε")
+    initial_delta = AmountField("Initial δ")
 
     class Meta:
         model = Budget
@@ -108,7 +111,7 @@ def kept_instead_of_deleted(description: str) -> DeletedObjects:
 
 
 class AmountColumns:
-    """Budget amounts as exact, trimmed numbers ("-" for a budget row not saved yet)."""
+    """Budget amounts, short with the exact decimal on hover ("-" for a budget row not saved yet)."""
 
     # A budget's amounts on a form: each initial amount (editable) beside its spent and remaining.
     amount_fields = (
@@ -122,7 +125,34 @@ class AmountColumns:
 
     @staticmethod
     def _text(budget: Budget, amount: str) -> str:
-        return amount_text(getattr(budget, amount)) if budget.pk is not None else "-"
+        if budget.pk is None:
+            return "-"
+        return amount_html(getattr(budget, amount), "delta" if amount.endswith("delta") else "epsilon")
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, budget: Budget) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[budget.user_id]), budget.user
+        )
+
+    @admin.display(description="dataset", ordering="dataset__name")
+    def dataset_link(self, budget: Budget) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:datasets_dataset_change", args=[budget.dataset_id]), budget.dataset
+        )
+
+    @admin.display(description="links")
+    def ledger_link(self, budget: Budget) -> str:
+        if budget.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">budget</a> · <a href="{}?budget__id__exact={}">ledger</a> · <a href="{}?q={}">archive</a>',
+            reverse("admin:budgets_budget_change", args=[budget.pk]),
+            reverse("admin:budgets_ledgerentry_changelist"),
+            budget.pk,
+            reverse("admin:queries_queryarchive_changelist"),
+            budget.user.username,
+        )
 
     @admin.display(description="initial ε", ordering="initial_epsilon")
     def initial_epsilon_text(self, budget: Budget) -> str:
@@ -149,9 +179,29 @@ class AmountColumns:
         return self._text(budget, "remaining_delta")
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerAmounts:
+    """A ledger entry's ε and δ, short with the exact decimal on hover."""
+
+    @admin.display(description="amount ε", ordering="epsilon")
+    def epsilon_text(self, entry: LedgerEntry) -> str:
+        return amount_html(entry.epsilon, "epsilon")
+
+    @admin.display(description="amount δ", ordering="delta")
+    def delta_text(self, entry: LedgerEntry) -> str:
+        return amount_html(entry.delta, "delta")
+
+    @admin.display(description="job")
+    def job_link(self, entry: LedgerEntry) -> str:
+        if entry.job_uid is None:
+            return "-"
+        return format_html(
+            '<a href="{}?q={}">{}</a>', reverse("admin:queries_job_changelist"), entry.job_uid, entry.job_uid
+        )
+
+
+class LedgerEntryInline(LedgerAmounts, admin.TabularInline):
     model = LedgerEntry
-    fields = ("created_at", "kind", "epsilon", "delta", "job_uid", "note")
+    fields = ("created_at", "kind", "epsilon_text", "delta_text", "job_link", "note")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -175,11 +225,11 @@ class TopUpForm(forms.Form):
 
 
 @admin.register(Budget)
-class BudgetAdmin(AmountColumns, admin.ModelAdmin):
+class BudgetAdmin(AmountColumns, ExplainedDeletion, admin.ModelAdmin):
     form = BudgetForm
     list_display = (
-        "user",
-        "dataset",
+        "user_link",
+        "dataset_link",
         "initial_epsilon_text",
         "spent_epsilon_text",
         "remaining_epsilon_text",
@@ -187,7 +237,9 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         "spent_delta_text",
         "remaining_delta_text",
         "revoked_at",
+        "ledger_link",
     )
+    list_select_related = ("user", "dataset")
     list_filter = ("dataset", "user", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__username", "dataset__name")
     readonly_fields = (
@@ -197,6 +249,7 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
         "remaining_delta_text",
         "created_at",
         "revoked_at",
+        "ledger_link",
     )
     inlines = (LedgerEntryInline,)
 
@@ -208,12 +261,20 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
         if obj is None:
             return ["user", "dataset", "initial_epsilon", "initial_delta"]
-        return ["user", "dataset", *self.amount_fields, "created_at", "revoked_at"]
+        return ["user", "dataset", *self.amount_fields, "created_at", "revoked_at", "ledger_link"]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def deletion_refusal(self, obj: Budget) -> str | None:
+        if not obj.is_revoked:
+            return None
+        return (
+            f"the access of {obj.user} to {obj.dataset} is already revoked; its budget (ε "
+            f"{epsilon_short(obj.spent_epsilon)} and δ {delta_short(obj.spent_delta)} spent) and its ledger are kept."
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Budget | None = None) -> bool:
         if obj is not None and obj.is_revoked:
@@ -283,8 +344,8 @@ class BudgetAdmin(AmountColumns, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "dataset", "kind", "epsilon_text", "delta_text", "job_uid")
+class LedgerEntryAdmin(LedgerAmounts, ReadOnlyAdmin):
+    list_display = ("created_at", "user", "dataset", "kind", "epsilon_text", "delta_text", "job_link")
     list_filter = (
         "kind",
         ("budget__dataset", admin.RelatedOnlyFieldListFilter),
@@ -295,21 +356,54 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("budget__user", "budget__dataset")
 
+    fields = (
+        "created_at",
+        "budget_link",
+        "user",
+        "dataset",
+        "kind",
+        "epsilon_exact",
+        "delta_exact",
+        "job_link",
+        "note",
+    )
+    readonly_fields = fields
+
     @admin.display(ordering="budget__user__username")
     def user(self, entry: LedgerEntry) -> str:
-        return entry.budget.user.username
+        user = entry.budget.user
+        return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user.pk]), user)
 
     @admin.display(ordering="budget__dataset__name")
     def dataset(self, entry: LedgerEntry) -> str:
-        return entry.budget.dataset.name
+        dataset = entry.budget.dataset
+        return format_html('<a href="{}">{}</a>', reverse("admin:datasets_dataset_change", args=[dataset.pk]), dataset)
 
-    @admin.display(description="ε", ordering="epsilon")
-    def epsilon_text(self, entry: LedgerEntry) -> str:
+    @admin.display(description="budget")
+    def budget_link(self, entry: LedgerEntry) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:budgets_budget_change", args=[entry.budget_id]), entry.budget
+        )
+
+    @admin.display(description="exact ε")
+    def epsilon_exact(self, entry: LedgerEntry) -> str:
         return amount_text(entry.epsilon)
 
-    @admin.display(description="δ", ordering="delta")
-    def delta_text(self, entry: LedgerEntry) -> str:
+    @admin.display(description="exact δ")
+    def delta_exact(self, entry: LedgerEntry) -> str:
         return amount_text(entry.delta)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        entry = self.get_object(request, object_id)
+        if entry is not None:
+            subtitle = (
+                f"{entry.get_kind_display()} of ε {epsilon_short(entry.epsilon)}, δ {delta_short(entry.delta)} "
+                f"on {entry.budget}"
+            )
+            extra_context = {**(extra_context or {}), "subtitle": subtitle}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 class BudgetInlineForm(BudgetForm):
@@ -337,8 +431,14 @@ class BudgetInline(AmountColumns, admin.TabularInline):
 
     model = Budget
     form = BudgetInlineForm
-    fields = ("dataset", *AmountColumns.amount_fields)
-    readonly_fields = ("spent_epsilon_text", "remaining_epsilon_text", "spent_delta_text", "remaining_delta_text")
+    fields = ("dataset", *AmountColumns.amount_fields, "ledger_link")
+    readonly_fields = (
+        "spent_epsilon_text",
+        "remaining_epsilon_text",
+        "spent_delta_text",
+        "remaining_delta_text",
+        "ledger_link",
+    )
     extra = 1
     can_delete = False
 

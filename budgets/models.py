@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from lomas.amounts import delta_short, epsilon_short
+
 # Wide enough for any float a DP library reports (0.1 is stored as exactly 0.1).
 AMOUNT = {"max_digits": 40, "decimal_places": 28}
 
@@ -109,7 +111,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} ε={self.epsilon} δ={self.delta} on {self.budget}"
+        return f"{self.kind} ε={epsilon_short(self.epsilon)} δ={delta_short(self.delta)} on {self.budget}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -7,6 +7,7 @@ LOMAS_S3_CREDENTIALS with `credentials_name`.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -14,6 +15,20 @@ from typing import Any
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
 from lomas.errors import InvalidQuery
+
+# The one rule for dataset names (admin pages, admin API, commands, collection files): a letter or digit,
+# then letters, digits, "_", "-" or "." (so a name is a safe URL path segment and file name), at most 255.
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+DATASET_NAME_RULE = (
+    "a letter or digit, then letters, digits, '_', '-' or '.', at most 255 characters (for example PENGUIN_2024)"
+)
+
+
+def dataset_name_check(name: Any) -> str:
+    """The name if it follows the dataset name rule, else InvalidQuery saying the rule."""
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
+        raise InvalidQuery(f"Invalid dataset name {name!r}: a dataset name is {DATASET_NAME_RULE}.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -123,16 +138,24 @@ def metadata_check(*, name: str, document: Any) -> dict[str, Any]:
 
 
 def dataset_records_from_collection(entries: list[Any], *, base_dir: Path) -> list[DatasetRecord]:
-    """Parse the `datasets` list of a collection; relative metadata paths are under base_dir."""
+    """Parse the `datasets` list of a collection; relative metadata paths are under base_dir.
+
+    An entry's csvw-eo document is its inline `metadata` if it has one (as exported), else
+    read from its `metadata_access`.
+    """
     records: list[DatasetRecord] = []
     for position, entry in enumerate(entries):
         name = entry.get("dataset_name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidQuery(f"Invalid collection: datasets[{position}] needs a 'dataset_name'.")
+        dataset_name_check(name)
         if any(record.name == name for record in records):
             raise InvalidQuery(f"Invalid collection: dataset {name} is listed twice.")
         source = dataset_source_fields(name=name, access=entry.get("dataset_access"))
-        metadata = metadata_read(name=name, access=entry.get("metadata_access"), base_dir=base_dir)
+        if "metadata" in entry:
+            metadata = metadata_check(name=name, document=entry["metadata"])
+        else:
+            metadata = metadata_read(name=name, access=entry.get("metadata_access"), base_dir=base_dir)
         records.append(DatasetRecord(name=name, source=source, metadata=metadata))
     return records
 

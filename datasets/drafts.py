@@ -1,4 +1,4 @@
-"""Metadata drafted from a dataset's own rows with csvw-eo's generator.
+"""Metadata drafted from a dataset's own rows with csvw-eo's generator (without server paths).
 
 A draft holds bounds, categories and counts taken from the private data: an admin must
 review it before researchers can read it, so drafts are only shown, never stored here.
@@ -50,6 +50,13 @@ def metadata_draft(*, relative: str, privacy_unit: str) -> dict[str, Any]:
     if privacy_unit not in frame.columns:
         raise InvalidQuery(f"The data file has no column {privacy_unit!r}.")
     try:
-        return make_metadata_from_data(frame, privacy_unit=privacy_unit)
+        draft = make_metadata_from_data(frame, privacy_unit=privacy_unit)
     except (TypeError, ValueError, KeyError) as exc:
         raise InvalidQuery(f"csvw-eo could not draft metadata from {relative}: {exc}") from exc
+    return {**draft, "@context": _public_context(draft.get("@context", []))}
+
+
+def _public_context(context: list[str] | str) -> list[str]:
+    """The JSON-LD context with csvw-eo's local context file named by its file name, not its server path."""
+    entries = context if isinstance(context, list) else [context]
+    return [entry if "://" in entry else PurePosixPath(entry).name for entry in entries]

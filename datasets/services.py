@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.services import Actor, audit_record
-from datasets.collections import DatasetRecord
+from datasets.collections import DatasetRecord, dataset_name_check
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
 from datasets.signals import dataset_deleting
@@ -32,7 +32,8 @@ def dataset_create(
     s3_key: str = "",
     s3_credentials_name: str = "",
 ) -> Dataset:
-    """Register a dataset with validated csvw-eo metadata."""
+    """Register a dataset named by the dataset name rule, with validated csvw-eo metadata."""
+    dataset_name_check(name)
     if Dataset.objects.filter(name=name).exists():
         raise InvalidQuery(f"Dataset {name} already exists.")
     if access == Dataset.Access.PATH and not path:

@@ -7,7 +7,7 @@ from django.db import models
 
 
 class Job(models.Model):
-    """One submitted DP request, from 202 Accepted until the client has read its result."""
+    """One submitted DP request, from 202 Accepted on; the client reads a complete job's result once."""
 
     class Kind(models.TextChoices):
         QUERY = "query", "Query on the private data"
@@ -37,6 +37,8 @@ class Job(models.Model):
     # The cost of a real query, set as it starts reading private data: from then on it is charged
     # whatever happens, even if its worker dies.
     private_run_cost = models.JSONField(null=True, blank=True)
+    # Set when the owner has read a complete job: it stays listed for admins, gone for the client.
+    collected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

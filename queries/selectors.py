@@ -14,8 +14,8 @@ from queries.models import Job, QueryArchive
 
 
 def job_get_for_user(*, uid: UUID, user: User) -> Job:
-    """The job, 404 if unknown, 403 if it belongs to someone else (spec §1.5)."""
-    job = Job.objects.select_related("user").filter(uid=uid).first()
+    """The job, 404 if unknown or already collected, 403 if it belongs to someone else (spec §1.5)."""
+    job = Job.objects.select_related("user").filter(uid=uid, collected_at=None).first()
     if job is None:
         raise Http404("This job does not exist.")
     if job.user_id != user.pk:

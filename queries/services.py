@@ -367,14 +367,16 @@ def job_expire(*, job: Job) -> bool:
 
 
 def job_collect(*, job: Job) -> tuple[dict[str, Any], int]:
-    """The job as its owner sees it; a complete job is handed out once and then deleted.
+    """The job as its owner sees it; a complete job is handed out once and then marked collected.
 
     A job in progress past its lease has lost its worker: it is failed first.
     """
     job_expire(job=job)
     wire = job_to_wire(job)
     if job.status == Job.Status.COMPLETE:
-        Job.objects.filter(uid=job.uid, status=Job.Status.COMPLETE).delete()
+        Job.objects.filter(uid=job.uid, status=Job.Status.COMPLETE, collected_at=None).update(
+            collected_at=timezone.now()
+        )
         return wire, 200
     if job.status == Job.Status.FAILED:
         return wire, job.status_code

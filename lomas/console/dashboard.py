@@ -17,8 +17,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from budgets.selectors import dataset_budget_list, epsilon_spent_per_day, top_consumers
-from lomas.console.charts import bar_chart, line_chart
-from lomas.console.collections import collection_export, collection_import
+from lomas.console.charts import bar_charts_on_one_scale, cumulative_charts
+from lomas.console.collections import collection_export, collection_import, collection_text_from_zip
+from lomas.console.selectors import budgets_near_exhaustion, dataset_spend_totals, jobs_needing_attention
 from lomas.errors import InvalidQuery
 from lomas.selectors import service_health
 from queries.selectors import job_counts_recent
@@ -32,20 +33,24 @@ _PENDING_IMPORT = "lomas_pending_collection_import"
 
 
 def overview(request: HttpRequest) -> TemplateResponse:
-    """Service health, job counts, ε spent per day per dataset, dataset caps and the top consumers of each dataset."""
+    """Service health, spend and remaining budget per dataset, cumulative ε over time, the top consumers
+    on one scale, budgets close to exhaustion, and the jobs failed or in progress."""
     today = timezone.localdate()
     first_day = today - timedelta(days=CHART_DAYS - 1)
     spent = epsilon_spent_per_day(days=CHART_DAYS, today=today)
-    consumers = {name: bar_chart(rows) for name, rows in top_consumers().items()}
     context = {
         **admin.site.each_context(request),
         "title": "Service overview",
         "health": service_health(),
         "jobs": job_counts_recent(hours=24),
-        "chart": line_chart(spent, first_day=first_day, days=CHART_DAYS) if spent else None,
+        "failed_since": (timezone.now() - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S"),
+        "attention": jobs_needing_attention(),
+        "datasets": dataset_spend_totals(),
+        "near_exhaustion": budgets_near_exhaustion(),
+        "charts": cumulative_charts(spent, first_day=first_day, days=CHART_DAYS),
         "first_day": first_day,
         "today": today,
-        "consumers": consumers,
+        "consumers": bar_charts_on_one_scale(top_consumers()),
         "dataset_budgets": dataset_budget_list(),
     }
     return TemplateResponse(request, "admin/lomas/overview.html", context)
@@ -55,7 +60,11 @@ class CollectionImportForm(forms.Form):
     collection = forms.ChoiceField(
         choices=(("users", "users"), ("datasets", "datasets")), widget=forms.RadioSelect, initial="users"
     )
-    file = forms.FileField(label="Collection file (YAML)", help_text="lomas v0.4 (user_name) or v0.5 (id) layout.")
+    file = forms.FileField(
+        label="Collection file (YAML or zip)",
+        help_text="lomas v0.4 (user_name) or v0.5 (id) layout; datasets also as exported here: the YAML with "
+        "inline metadata, or the zip with its metadata files.",
+    )
     mode = forms.ChoiceField(
         choices=(
             ("add", "Add new entries only"),
@@ -95,8 +104,13 @@ def collections_import(request: HttpRequest) -> HttpResponse:
     context["form"] = form
     if request.method == "POST" and form.is_valid():
         name, mode = form.cleaned_data["collection"], form.cleaned_data["mode"]
-        text = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+        data = form.cleaned_data["file"].read()
         try:
+            text = (
+                collection_text_from_zip(data)
+                if zipfile.is_zipfile(io.BytesIO(data))
+                else data.decode("utf-8", errors="replace")
+            )
             changes = collection_import(actor=request.user, name=name, text=text, mode=mode, dry_run=True)
         except InvalidQuery as exc:
             context["error"] = exc.message
@@ -150,7 +164,7 @@ def collections_export(request: HttpRequest, name: str) -> HttpResponse:
 def collections_export_datasets_archive(request: HttpRequest) -> HttpResponse:
     """Download the datasets collection with each dataset's csvw-eo metadata file, as one zip."""
     _require_superuser(request)
-    document, files = collection_export(name="datasets")
+    document, files = collection_export(name="datasets", inline_metadata=False)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("datasets.yaml", yaml.safe_dump(document, sort_keys=False, allow_unicode=True))

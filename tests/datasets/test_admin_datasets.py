@@ -2,7 +2,9 @@
 
 import html
 import json
+from decimal import Decimal
 from pathlib import Path
+from uuid import uuid4
 
 import pandas as pd
 import pytest
@@ -77,17 +79,74 @@ def test_change_page_shows_metadata_as_indented_json(admin_client, penguin):
     assert "&quot;maxContributions&quot;: 1" in page and "\n  &quot;tableSchema&quot;" in page
 
 
-def test_upload_for_an_existing_dataset_stores_the_file_and_points_the_dataset_at_it(admin_client, penguin, _data_dir):
-    response = upload(admin_client, "PENGUIN")
+def new_version(client, dataset, content=PENGUIN_CSV, file_name="penguins.csv", confirm="on"):
+    return client.post(
+        f"/admin/datasets/dataset/{dataset.pk}/new-version/",
+        {"file": SimpleUploadedFile(file_name, content), "confirm": confirm},
+    )
+
+
+def test_upload_under_an_existing_name_is_refused_and_points_to_the_new_version_action(
+    admin_client, penguin, _data_dir
+):
+    page = upload(admin_client, "PENGUIN").content.decode()
+    assert "Dataset PENGUIN already exists" in page and "Upload a new version" in page
+    penguin.refresh_from_db()
+    assert (penguin.path, penguin.version) == ("penguin.csv", 1)
+    assert not (_data_dir / "uploads").exists() and not AuditEntry.objects.exists()
+
+
+def test_new_version_checks_the_file_keeps_the_spend_and_is_audited(admin_client, alice, penguin, _data_dir):
+    from budgets.services import budget_charge
+
+    budget_charge(user=alice, dataset=penguin, epsilon=1.5, delta=0.0, job_uid=uuid4())
+    page = admin_client.get(f"/admin/datasets/dataset/{penguin.pk}/change/").content.decode()
+    assert f'href="/admin/datasets/dataset/{penguin.pk}/new-version/"' in page
+
+    response = new_version(admin_client, penguin)
 
     assert response.status_code == 302 and response["Location"].endswith(f"/{penguin.pk}/change/")
-    stored = _data_dir / "uploads" / "PENGUIN.csv"
-    assert stored.read_bytes() == PENGUIN_CSV
+    assert (_data_dir / "uploads" / "PENGUIN.v2.csv").read_bytes() == PENGUIN_CSV
     penguin.refresh_from_db()
-    assert (penguin.path, penguin.version) == ("uploads/PENGUIN.csv", 2)
-    entry = AuditEntry.objects.get(action="dataset.upload_file")
-    assert entry.details["bytes"] == len(PENGUIN_CSV) and entry.details["original_name"] == "penguins.csv"
-    assert AuditEntry.objects.filter(action="dataset.set_source", actor_name="admin").exists()
+    assert (penguin.path, penguin.version) == ("uploads/PENGUIN.v2.csv", 2)
+    assert alice.budgets.get().spent_epsilon == Decimal("1.5")
+    entry = AuditEntry.objects.get(action="dataset.new_version")
+    assert entry.details["old_path"] == "penguin.csv" and entry.details["rows"] == 344
+    assert entry.details["original_name"] == "penguins.csv" and entry.details["version"] == 2
+
+
+def test_new_version_page_says_what_it_replaces_with_a_destructive_button(admin_client, penguin):
+    page = admin_client.get(f"/admin/datasets/dataset/{penguin.pk}/new-version/").content.decode()
+    assert "This replaces the data researchers query on PENGUIN." in page
+    assert "every budget, what each researcher has spent and the ledger" in page
+    assert 'value="Replace the data of PENGUIN" class="lomas-danger"' in page
+
+
+def test_new_version_needs_the_confirmation_box(admin_client, penguin):
+    page = new_version(admin_client, penguin, confirm="").content.decode()
+    assert "Tick the box to replace" in page
+    penguin.refresh_from_db()
+    assert penguin.version == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ((DEMO / "datasets" / "iris.csv").read_bytes(), "lacks the metadata&#x27;s columns"),
+        (PENGUIN_CSV.replace(b"39.1", b"391.0", 1), "column bill_length_mm: 1 row(s) outside [30.0, 65.0]"),
+        (PENGUIN_CSV.replace(b"Adelie", b"Emperor", 1), "column species: 1 row(s) not among its 3 categories"),
+        (PENGUIN_CSV.replace(b"Adelie", b"", 1), "column species: 1 null row(s) where the metadata allows none"),
+        (PENGUIN_CSV.replace(b"39.1", b"long", 1), "Column bill_length_mm cannot be read as float64"),
+    ],
+)
+def test_new_version_that_does_not_fit_the_metadata_is_refused_and_leaves_no_file(
+    admin_client, penguin, _data_dir, content, message
+):
+    page = new_version(admin_client, penguin, content=content).content.decode()
+    assert "The file does not fit the metadata" in page and message in page
+    penguin.refresh_from_db()
+    assert (penguin.path, penguin.version) == ("penguin.csv", 1)
+    assert list((_data_dir / "uploads").iterdir()) == [] and not AuditEntry.objects.exists()
 
 
 def test_upload_of_a_new_dataset_with_metadata_registers_it(admin_client, _data_dir):
@@ -98,19 +157,20 @@ def test_upload_of_a_new_dataset_with_metadata_registers_it(admin_client, _data_
     assert AuditEntry.objects.filter(action="dataset.add").exists()
 
 
-def test_upload_of_a_parquet_file_keeps_its_type(admin_client, penguin, _data_dir, tmp_path):
+def test_new_version_as_a_parquet_file_keeps_its_type(admin_client, penguin, _data_dir, tmp_path):
     parquet = tmp_path / "penguin.parquet"
     pd.read_csv(DEMO / "datasets" / "penguin.csv").to_parquet(parquet)
-    upload(admin_client, "PENGUIN", content=parquet.read_bytes(), file_name="data.parquet")
+    new_version(admin_client, penguin, content=parquet.read_bytes(), file_name="data.parquet")
     penguin.refresh_from_db()
-    assert penguin.path == "uploads/PENGUIN.parquet"
+    assert penguin.path == "uploads/PENGUIN.v2.parquet"
 
 
 @pytest.mark.parametrize(
     ("name", "file_name", "message"),
     [
         ("PENGUIN", "penguin.exe", "Upload a .csv or .parquet file"),
-        ("../..", "penguin.csv", "cannot name a file"),
+        ("../..", "penguin.csv", "Invalid dataset name"),
+        ("bad name!", "penguin.csv", "Invalid dataset name"),
     ],
 )
 def test_upload_refuses_unsafe_names_and_other_file_types(admin_client, _data_dir, name, file_name, message):
@@ -122,7 +182,7 @@ def test_upload_refuses_unsafe_names_and_other_file_types(admin_client, _data_di
 
 def test_upload_larger_than_the_cap_is_refused_and_leaves_no_file(admin_client, penguin, _data_dir, settings):
     settings.LOMAS_ADMIN_UPLOAD_MAX_BYTES = 100
-    page = upload(admin_client, "PENGUIN").content.decode()
+    page = new_version(admin_client, penguin).content.decode()
     assert "larger than the upload limit of 100 bytes" in page
     assert list((_data_dir / "uploads").iterdir()) == []
     penguin.refresh_from_db()
@@ -193,3 +253,55 @@ def test_upload_path_is_derived_from_the_dataset_name_only():
 
     assert upload_relative_path(dataset_name="My data", file_name="../../x.CSV") == "uploads/My_data.csv"
     assert Path(upload_relative_path(dataset_name="a/b", file_name="f.parquet")).parent == Path("uploads")
+
+
+def test_upload_form_metadata_box_starts_empty(admin_client):
+    page = admin_client.get("/admin/datasets/dataset/upload/").content.decode()
+    box = page.split('name="metadata"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+    assert box.strip() == ""
+
+
+def test_adding_a_dataset_named_against_the_rule_is_refused(admin_client):
+    data = dataset_form(Dataset(path="penguin.csv", metadata=demo_metadata("penguin")), name="bad name!")
+    page = admin_client.post("/admin/datasets/dataset/add/", data).content.decode()
+    assert "Invalid dataset name" in page and not Dataset.objects.exists()
+
+
+def test_drafted_metadata_names_no_server_path(_data_dir):
+    from datasets.drafts import metadata_draft
+
+    (_data_dir / "birds.csv").write_bytes(PENGUIN_CSV)
+    draft = metadata_draft(relative="birds.csv", privacy_unit="species")
+    assert all("/" not in entry or "://" in entry for entry in draft["@context"])
+    assert str(_data_dir) not in json.dumps(draft) and "site-packages" not in json.dumps(draft)
+
+
+def test_columns_are_edited_per_column_and_audited(admin_client, penguin):
+    page = admin_client.get(f"/admin/datasets/dataset/{penguin.pk}/change/").content.decode()
+    assert '<table id="dataset-columns">' in page and "Advanced: the raw csvw-eo JSON" in page
+    columns = penguin.metadata["tableSchema"]["columns"]
+    form = {"form-TOTAL_FORMS": len(columns), "form-INITIAL_FORMS": len(columns)}
+    for index, column in enumerate(columns):
+        form |= {
+            f"form-{index}-datatype": column["datatype"],
+            f"form-{index}-minimum": column.get("minimum", ""),
+            f"form-{index}-maximum": column.get("maximum", ""),
+            f"form-{index}-categories": ", ".join(column.get("keyValues", [])),
+            f"form-{index}-nullable_proportion": column["nullableProportion"],
+        }
+    form |= {"form-2-maximum": "70", "form-0-categories": "Adelie, Chinstrap, Gentoo, Emperor"}
+
+    response = admin_client.post(f"/admin/datasets/dataset/{penguin.pk}/columns/", form)
+
+    assert response.status_code == 302
+    penguin.refresh_from_db()
+    edited = penguin.metadata["tableSchema"]["columns"]
+    assert edited[2]["maximum"] == 70 and edited[2]["minimum"] == 30.0
+    assert edited[0]["keyValues"] == ["Adelie", "Chinstrap", "Gentoo", "Emperor"]
+    assert edited[0]["maxNumPartitions"] == 3  # fields the form does not edit are kept
+    entry = AuditEntry.objects.get(action="dataset.set_metadata")
+    assert entry.details["old"]["tableSchema"]["columns"][2]["maximum"] == 65.0
+
+    form |= {"form-2-minimum": "80"}
+    page = admin_client.post(f"/admin/datasets/dataset/{penguin.pk}/columns/", form).content.decode()
+    assert "exceeds maximum" in page

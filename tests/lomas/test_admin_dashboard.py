@@ -1,5 +1,6 @@
 """The admin dashboard pages: the service overview and collection import/export."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ from budgets.models import Budget
 from budgets.selectors import epsilon_spent_per_day, top_consumers
 from budgets.services import budget_charge, budget_grant
 from datasets.models import Dataset
-from lomas.console.charts import line_chart
+from lomas.console.charts import cumulative_charts
 from queries.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +49,8 @@ def test_overview_without_spending_says_so(admin_client):
     assert "Service overview" in page
     assert '<td class="status-ok">ok</td>' in page  # database; eager jobs need no broker
     assert "No ε spent in the last 90 days." in page and "No budget spent yet." in page
-    assert "epsilon-per-day-chart" not in page and "top-consumers-chart" not in page
+    assert "cumulative-chart" not in page and "top-consumers-chart" not in page
+    assert "No budget is above 80 % spent." in page
 
 
 def test_overview_charts_spending_and_top_consumers_and_counts_jobs(admin_client, alice, bob, penguin, iris):
@@ -81,11 +83,19 @@ def test_overview_charts_spending_and_top_consumers_and_counts_jobs(admin_client
     page = admin_client.get("/admin/overview/").content.decode()
 
     assert '<td id="jobs-in-progress">1</td>' in page and '<td id="jobs-failed-24h">1</td>' in page
-    assert 'id="epsilon-per-day-chart"' in page and page.count("<polyline") == 2
-    assert "PENGUIN (ε 2.25)" in page and "IRIS (ε 3)" in page  # legend with 90-day totals
+    assert page.count('class="cumulative-chart') == 2 and page.count("<polyline") == 2  # one chart per dataset
+    assert "PENGUIN (ε 2.25)" in page and "IRIS (ε 3)" in page  # captions with 90-day totals
     top = page[page.index('id="top-consumers"') :]
     assert top.index("Alice") < top.index("Carol")  # most ε first
     assert "ε 2</text>" in top and "ε 0.25</text>" in top and "ε 3</text>" in top
+    lengths = {
+        label: float(width) for width, label in re.findall(r'<rect [^>]*width="([\d.]+)"[^>]*><title>(\w+)', top)
+    }
+    assert lengths == pytest.approx({"Bob": 270, "Alice": 180, "Carol": 22.5})  # one scale: Bob's 3 ε is the longest
+    attention = page[page.index('id="jobs-attention"') :]
+    assert attention.count('<td><a href="/admin/queries/job/') == 3  # the job in progress and both failed ones
+    spend = page[page.index('id="datasets-spend"') : page.index('id="near-exhaustion"')]
+    assert 'title="2.25">2.25</span>' in spend and "no cap" in spend
     assert "cdn" not in page.lower() and '<script src="http' not in page  # renders offline
 
 
@@ -117,14 +127,24 @@ def test_top_consumers_lists_the_biggest_spenders_first_and_leaves_out_those_who
     assert [name for name, _ in top_consumers()["PENGUIN"]] == ["user3", "user2", "user1"]
 
 
-def test_line_chart_puts_the_largest_day_at_the_top_of_a_rounded_axis():
+def test_cumulative_charts_add_up_each_day_and_share_one_rounded_axis():
     day = timezone.localdate()
-    chart = line_chart({"X": [(day, Decimal("0.4"))]}, first_day=day, days=3)
-    points = chart.series[0].points.split()
-    assert len(points) == 3
-    assert [tick.label for tick in chart.y_ticks] == ["0", "0.125", "0.25", "0.375", "0.5"]
-    assert float(points[0].split(",")[1]) == pytest.approx(chart.bottom - 0.8 * (chart.bottom - chart.top))
-    assert float(points[1].split(",")[1]) == chart.bottom
+    spent = {"X": [(day, Decimal("0.4")), (day + timedelta(days=2), Decimal("0.1"))], "Y": [(day, Decimal("0.1"))]}
+    x_chart, y_chart = cumulative_charts(spent, first_day=day, days=3)
+    points = [float(point.split(",")[1]) for point in x_chart.series[0].points.split()]
+    height = x_chart.bottom - x_chart.top
+    assert [tick.label for tick in x_chart.y_ticks] == ["0", "0.125", "0.25", "0.375", "0.5"]
+    assert points == pytest.approx([x_chart.bottom - 0.8 * height, x_chart.bottom - 0.8 * height, x_chart.top])
+    assert y_chart.y_ticks == x_chart.y_ticks  # one scale for every dataset
+    assert x_chart.series[0].total == "0.5"
+
+
+def test_budgets_above_80_percent_are_listed(admin_client, alice, bob, penguin, iris):
+    charge(alice, penguin, 8.5)
+    charge(bob, iris, 1)
+    page = admin_client.get("/admin/overview/").content.decode()
+    near = page[page.index('id="near-exhaustion"') : page.index('id="jobs"')]
+    assert "Alice" in near and "85.0 %" in near and "Bob" not in near
 
 
 # --- collection import and export ----------------------------------------------------------
@@ -185,7 +205,8 @@ def test_clean_import_preview_shows_the_spend_a_deleted_researcher_keeps(admin_c
 def test_overwrite_import_previews_updated_users(admin_client, alice, demo_datasets):
     page = preview(admin_client, COLLECTIONS / "v0.5_user_collection.yaml", mode="overwrite")
     assert '<tr class="import-update"><td>update</td><td>Alice</td>' in page
-    assert "budget PENGUIN initial" in page
+    assert "<code>datasets_list.PENGUIN.initial_epsilon</code>: 10.0 → 5.0" in page
+    assert "<code>datasets_list.IRIS.initial_epsilon</code>: (none) → 10.0" in page
     assert Budget.objects.get(user=alice, dataset__name="PENGUIN").initial_epsilon == Decimal(10)
 
 
@@ -256,3 +277,53 @@ def test_collection_pages_are_for_lomas_admins_only(client, db):
     client.force_login(staff)
     assert client.get("/admin/collections/import/").status_code == 403
     assert client.get("/admin/collections/export/users/").status_code == 403
+
+
+def upload_preview(client, name, content, *, collection="datasets", mode="add"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/admin/collections/import/",
+        {"collection": collection, "mode": mode, "file": SimpleUploadedFile(name, content)},
+    ).content.decode()
+
+
+@pytest.mark.parametrize("export", ["/admin/collections/export/datasets/", "/admin/collections/export/datasets.zip"])
+def test_datasets_export_imports_back(admin_client, penguin, iris, export):
+    exported = admin_client.get(export).content
+    before = {dataset.name: (dataset.path, dataset.metadata) for dataset in Dataset.objects.all()}
+    Dataset.objects.all().delete()
+
+    page = upload_preview(admin_client, "datasets.zip" if export.endswith(".zip") else "datasets.yaml", exported)
+
+    assert "2 to add, 0 to update, 0 to delete" in page
+    confirm(admin_client, page)
+    assert {dataset.name: (dataset.path, dataset.metadata) for dataset in Dataset.objects.all()} == before
+
+
+def test_import_preview_shows_old_and_new_values(admin_client, penguin):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"][0]["dataset_access"]["path"] = "penguin_2025.csv"
+    document["datasets"][0]["metadata"]["maxContributions"] = 3
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode(), mode="overwrite")
+    assert "<code>dataset_access.path</code>: &quot;penguin.csv&quot; → &quot;penguin_2025.csv&quot;" in page
+    assert "<code>metadata.maxContributions</code>: 1 → 3" in page
+    penguin.refresh_from_db()
+    assert penguin.path == "penguin.csv" and not AuditEntry.objects.exists()
+
+
+def test_clean_import_looks_destructive_and_says_the_ledger_is_kept(admin_client, penguin, iris):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"] = [entry for entry in document["datasets"] if entry["dataset_name"] == "PENGUIN"]
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode(), mode="clean")
+    warning = page[page.index('id="import-destructive"') :]
+    assert "This import deletes 1 dataset(s)" in warning and "the budget ledger is never erased" in warning
+    assert 'value="Delete 1 and import" class="lomas-danger"' in page
+    assert Dataset.objects.filter(name="IRIS").exists()
+
+
+def test_dataset_names_against_the_rule_are_refused_in_collection_files(admin_client, penguin):
+    document = yaml.safe_load(admin_client.get("/admin/collections/export/datasets/").content)
+    document["datasets"][0]["dataset_name"] = "bad name!"
+    page = upload_preview(admin_client, "datasets.yaml", yaml.safe_dump(document).encode())
+    assert "Invalid dataset name &#x27;bad name!&#x27;" in page

@@ -277,13 +277,14 @@ if not isinstance(LOMAS_S3_CREDENTIALS, dict) or not all(
     )
 
 # --- Crash resistance -----------------------------------------------------------
-# A real query holds its user's query slot, and every started job its row, under a lease
-# of this many seconds: if the whole worker dies, both expire and the job fails (500).
-# It must outlast any live job, so by default it is Celery's hard time limit plus a minute.
+# A started job holds its row, and a real query its user's query slot, under a lease of this many
+# seconds that a heartbeat in the worker renews every LOMAS_JOB_HEARTBEAT_SECONDS while the job runs:
+# a job whose whole worker died fails (500) once its lease runs out, and its user may query again.
 # (A dead pool process is reported by its worker at once: queries/tasks.py.)
-LOMAS_QUERY_LEASE_SECONDS = env_int("LOMAS_QUERY_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
-if LOMAS_QUERY_LEASE_SECONDS <= 0:
-    raise ImproperlyConfigured("LOMAS_QUERY_LEASE_SECONDS must be positive.")
+LOMAS_QUERY_LEASE_SECONDS = env_int("LOMAS_QUERY_LEASE_SECONDS", 30)
+LOMAS_JOB_HEARTBEAT_SECONDS = env_float("LOMAS_JOB_HEARTBEAT_SECONDS", LOMAS_QUERY_LEASE_SECONDS / 6)
+if not 0 < LOMAS_JOB_HEARTBEAT_SECONDS < LOMAS_QUERY_LEASE_SECONDS:
+    raise ImproperlyConfigured("LOMAS_QUERY_LEASE_SECONDS must be positive and LOMAS_JOB_HEARTBEAT_SECONDS below it.")
 # A submission gives up on an unreachable broker within a few seconds (503) instead of hanging.
 LOMAS_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # A pool process loads the DP libraries before it reports up (queries/tasks.py), which takes
@@ -291,8 +292,9 @@ LOMAS_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_s
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # An unacknowledged job of a dead worker is delivered again once its lease is over.
-        "visibility_timeout": LOMAS_QUERY_LEASE_SECONDS,
+        # An unacknowledged job of a dead worker is delivered again after this; a live job is never
+        # delivered twice, since it ends (hard time limit) before.
+        "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
         "socket_connect_timeout": 3,
         "socket_timeout": 10,
     }

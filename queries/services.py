@@ -9,17 +9,21 @@ failure there is answered with one fixed message. Dummy queries and cost estimat
 read private data, lock, charge or archive (spec §2).
 
 A job ends once: it is started, completed and failed by compare-and-set on its row, and
-the ledger refuses a second charge for it. A started job holds a lease
-(LOMAS_QUERY_LEASE_SECONDS): one whose worker died fails with a 500 when the worker
-reports the loss, when its message is delivered again, or when it is polled after its
-lease; it charges nothing and its user's query slot is freed.
+the ledger refuses a second charge for it. A started job holds a short lease
+(LOMAS_QUERY_LEASE_SECONDS) that a heartbeat thread renews while it runs: one whose worker
+died fails with a 500 when the worker reports the loss, when its message is delivered
+again, or when it is polled after its lease; its user's query slot is freed when the job
+fails or its lease runs out. It charges nothing unless it had started reading private data.
 """
 
 import hashlib
 import json
 import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -27,12 +31,18 @@ from uuid import UUID
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import User
-from accounts.services import Actor, audit_record, user_claim_query_slot, user_release_query_slot
+from accounts.services import (
+    Actor,
+    audit_record,
+    user_claim_query_slot,
+    user_release_query_slot,
+    user_renew_query_slot,
+)
 from budgets.amounts import to_charged_float
 from budgets.selectors import budget_check_affordable
 from budgets.services import budget_charge
@@ -113,12 +123,13 @@ def job_run(*, job_uid: UUID | str) -> None:
     logger.info("job %s started: %s %s on %s", job.uid, job.library, job.kind, job.dataset.name, extra=outline)
     started = time.monotonic()
     try:
-        get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
-        with request_scope():
-            if job.kind == Job.Kind.QUERY:
-                _run_query(job)
-            else:
-                _run_without_charge(job)
+        with job_heartbeat(job=job):
+            get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
+            with request_scope():
+                if job.kind == Job.Kind.QUERY:
+                    _run_query(job)
+                else:
+                    _run_without_charge(job)
     except LomasError as exc:
         job_fail(job=job, error=exc)
     except (TimeLimitReached, SoftTimeLimitExceeded):
@@ -135,6 +146,44 @@ def job_run(*, job_uid: UUID | str) -> None:
         seconds,
         extra={**outline, "status": job.status, "duration_seconds": round(seconds, 6)},
     )
+
+
+def job_renew_lease(*, job: Job) -> bool:
+    """Extend the lease of a job in progress, and of the query slot it holds; False (nothing written) once it ended."""
+    lease_until = timezone.now() + timedelta(seconds=settings.LOMAS_QUERY_LEASE_SECONDS)
+    if not Job.objects.filter(uid=job.uid, status=Job.Status.IN_PROGRESS).update(lease_until=lease_until):
+        return False
+    user_renew_query_slot(user=job.user, job_uid=job.uid, until=lease_until)
+    return True
+
+
+@contextmanager
+def job_heartbeat(*, job: Job) -> Iterator[None]:
+    """Renew the job's lease every LOMAS_JOB_HEARTBEAT_SECONDS from a thread while the block runs.
+
+    The thread stops when the block ends or the job has ended (failed meanwhile, say): a job
+    whose whole worker died keeps its lease no longer than LOMAS_QUERY_LEASE_SECONDS.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.LOMAS_JOB_HEARTBEAT_SECONDS):
+                try:
+                    if not job_renew_lease(job=job):
+                        return
+                except DatabaseError:
+                    logger.warning("job %s: lease not renewed, the database is unreachable", job.uid)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.uid}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _adapter(job: Job, connector: DataConnector) -> DPAdapter:

@@ -61,6 +61,11 @@ def user_renew_query_slot(*, user: User, job_uid: UUID, until: datetime) -> bool
     return LomasProfile.objects.filter(user=user, query_lease_job=job_uid).update(query_lease_until=until) == 1
 
 
+def user_lock(*, user: User) -> None:
+    """Lock the user's row until the caller's transaction ends: checks made on their behalf under it are serialized."""
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+
+
 def user_set_may_query(*, user: User, may_query: bool) -> None:
     """Open or close the query slot by hand (admins unblock a user whose worker crashed), ending any lease."""
     LomasProfile.objects.filter(user=user).update(may_query=may_query, query_lease_job=None, query_lease_until=None)

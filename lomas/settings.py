@@ -299,6 +299,27 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "socket_timeout": 10,
     }
 
+# --- Fair share -----------------------------------------------------------------
+# Most jobs of one user in progress at once (queued or running, every kind): a cost estimate or dummy
+# query past it is a 400 (real queries keep their one-at-a-time rule). 0 = no limit.
+LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER = env_int("LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER", 2)
+# Memory a job's DP library work may add to its worker process, in MiB (address space); 0 = no limit.
+LOMAS_JOB_MEMORY_MB = env_int("LOMAS_JOB_MEMORY_MB", 4096)
+# Longest SQL query accepted (characters).
+LOMAS_SQL_MAX_CHARS = env_int("LOMAS_SQL_MAX_CHARS", 10_000)
+# DiffPrivLib: the largest value of each parameter that drives a fit's work, in any pipeline step.
+LOMAS_DIFFPRIVLIB_MAX_PARAMS = env_json(
+    "LOMAS_DIFFPRIVLIB_MAX_PARAMS", {"n_estimators": 100, "max_depth": 15, "max_iter": 1000, "n_clusters": 100}
+)
+if LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER < 0 or LOMAS_JOB_MEMORY_MB < 0 or LOMAS_SQL_MAX_CHARS <= 0:
+    raise ImproperlyConfigured(
+        "LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER and LOMAS_JOB_MEMORY_MB must be 0 or more, LOMAS_SQL_MAX_CHARS positive."
+    )
+if not isinstance(LOMAS_DIFFPRIVLIB_MAX_PARAMS, dict) or not all(
+    isinstance(cap, int) and cap > 0 for cap in LOMAS_DIFFPRIVLIB_MAX_PARAMS.values()
+):
+    raise ImproperlyConfigured("LOMAS_DIFFPRIVLIB_MAX_PARAMS must map parameter names to positive integers.")
+
 # --- Abuse resistance and API docs -------------------------------------------
 # Timing protection of DP submissions and job results (lomas server.time_attack; see lomas/timing.py):
 # "stall", "jitter", "tick", or empty for none; the magnitude N is in seconds.

@@ -40,6 +40,7 @@ from accounts.services import (
     Actor,
     audit_record,
     user_claim_query_slot,
+    user_lock,
     user_release_query_slot,
     user_renew_query_slot,
 )
@@ -55,6 +56,7 @@ from lomas.errors import (
     DeltaTooLarge,
     ExternalLibraryError,
     InternalServerError,
+    InvalidQuery,
     LomasError,
     NotEnoughBudget,
     PrivateRunFailed,
@@ -62,26 +64,47 @@ from lomas.errors import (
 )
 from queries.libraries import get_adapter
 from queries.libraries.base import Cost, DPAdapter, request_scope, twin_connector
+from queries.memory_limit import JobMemoryExceeded, job_memory_limit
 from queries.models import Job, QueryArchive
-from queries.selectors import job_to_wire
+from queries.selectors import job_count_in_flight, job_to_wire
 from queries.time_limit import JobTimeLimitExceeded, TimeLimitReached, job_time_limit
 
 logger = logging.getLogger("queries")
+
+JOBS_IN_FLIGHT = (
+    "User {user} already has {count} jobs in progress, the most this server runs at once for one user. "
+    "Please, wait for one of them to finish before submitting another."
+)
 
 
 @tracing.traced("job.submit")
 def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request_body: dict[str, Any]) -> Job:
     """Record a job and queue it for a worker once the job row is committed.
 
-    An unreachable broker fails the job and raises ServiceUnavailable (503) within a few seconds.
+    A cost estimate or dummy query is refused (400) while the user has LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER
+    jobs in progress; real queries keep their own rule, one at a time (the query slot). An unreachable
+    broker fails the job and raises ServiceUnavailable (503) within a few seconds.
     """
     with transaction.atomic():
+        if kind != Job.Kind.QUERY:
+            _check_jobs_in_flight(user=user)
         job = Job.objects.create(user=user, dataset=dataset, library=library, kind=kind, request=request_body)
         tracing.annotate(job=job.uid, user=user.username, dataset=dataset.name, library=library, kind=kind)
         logs.bind(job=job.uid)
         transaction.on_commit(tracing.later_in_span("celery.publish", lambda: _job_enqueue(job)))
     logger.info("job %s submitted: %s %s by %s on %s", job.uid, library, kind, user.username, dataset.name)
     return job
+
+
+def _check_jobs_in_flight(*, user: User) -> None:
+    """Refuse a job past the user's limit of jobs in progress; the user's row is locked, so that
+    concurrent submissions count one another."""
+    limit = settings.LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER
+    if not limit:
+        return
+    user_lock(user=user)
+    if (count := job_count_in_flight(user=user)) >= limit:
+        raise InvalidQuery(JOBS_IN_FLIGHT.format(user=user.username, count=count))
 
 
 def _job_enqueue(job: Job) -> None:
@@ -134,6 +157,8 @@ def job_run(*, job_uid: UUID | str) -> None:
         job_fail(job=job, error=exc)
     except (TimeLimitReached, SoftTimeLimitExceeded):
         job_fail(job=job, error=JobTimeLimitExceeded())
+    except MemoryError:
+        job_fail(job=job, error=JobMemoryExceeded())
     except Exception as exc:
         logger.exception("job %s crashed", job.uid)
         job_fail(job=job, error=InternalServerError(str(exc)))
@@ -222,7 +247,7 @@ def _twin_cost(job: Job) -> tuple[DPAdapter, Cost]:
 
 def _run_without_charge(job: Job) -> None:
     """Dummy query (cost and run on dummy data) or cost estimate (on the twin)."""
-    with job_time_limit():
+    with job_time_limit(), job_memory_limit():
         if job.kind == Job.Kind.DUMMY:
             connector = get_dummy_connector(
                 job.dataset, nb_rows=job.request["dummy_nb_rows"], seed=job.request["dummy_seed"]
@@ -278,12 +303,13 @@ def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
     """Check on the twin, then run on the private data: the cost, the response and the failure, if any.
 
     Errors before the private rows are read propagate (the job fails, uncharged), and so does a
-    source that cannot be read at all; any other failure after it is the charged failure.
+    source that cannot be read at all; any other failure after it (the time or memory limit
+    included) is the charged failure.
     """
     user, dataset = job.user, job.dataset
     on_private_data = False
     try:
-        with job_time_limit():
+        with job_time_limit(), job_memory_limit():
             twin, cost = _twin_cost(job)
             budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
             twin.rehearse()
@@ -295,6 +321,10 @@ def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
         if not on_private_data:
             raise
         failure: LomasError = JobTimeLimitExceeded(charged=True)
+    except MemoryError:
+        if not on_private_data:
+            raise
+        failure = JobMemoryExceeded(charged=True)
     except DatasetUnavailable:
         raise  # the source cannot be read (a server fault, the same for every query): a 500, uncharged
     except Exception:

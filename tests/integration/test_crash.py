@@ -46,6 +46,9 @@ SLOW = {"dataset_name": "PENGUIN", "synth_name": "dpctgan", "epsilon": 1.0, "del
 LONG_QUERY_LEASE_SECONDS = 3
 LONG = {**SLOW, "synth_name": "aim", "select_cols": ["species", "island", "sex", "flipper_length_mm"],
         "synth_params": {"rounds": 40}}  # fmt: skip
+# A job's memory allowance on the memory stack, and a dummy query that needs more.
+JOB_MEMORY_MB = 32
+BIG_DUMMY = {**COUNT, "dummy_nb_rows": 100_000, "dummy_seed": 1}
 
 
 class TcpProxy:
@@ -327,6 +330,33 @@ def test_a_query_longer_than_its_lease_completes_while_its_worker_lives(short_le
     sys.stdout.write(f"\nquery of {float(seconds):.1f} s completed under a lease of {LONG_QUERY_LEASE_SECONDS} s\n")
     assert float(seconds) > 2 * LONG_QUERY_LEASE_SECONDS
     assert [str(job_uid) for job_uid, _ in _charges(stack)] == [uid]
+
+
+@pytest.fixture(scope="module")
+def memory_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """A stack whose jobs may each grow their worker process by JOB_MEMORY_MB."""
+    yield from _crash_stack(tmp_path_factory, "memory-var", {"LOMAS_JOB_MEMORY_MB": str(JOB_MEMORY_MB)}, concurrency=1)
+
+
+def test_a_job_past_its_memory_limit_fails_400_uncharged_and_its_worker_goes_on(memory_stack):
+    stack = memory_stack
+    token = stack.token(USER, PASSWORD)
+    # given a dummy query whose dummy rows need more memory than a job may take
+    failed = stack.wait_job(_submit(stack, token, "dummy_smartnoise_sql_query", BIG_DUMMY), token)
+    # then it fails with the memory limit's message, before any private data: nothing charged
+    assert failed.status_code == 400, failed.text
+    assert failed.json()["error"] == {
+        "type": "InvalidQueryException",
+        "message": f"The job exceeded the memory limit of {JOB_MEMORY_MB} MiB and was stopped; nothing was charged. "
+        "Ask for less work (fewer rows, samples, groups or parameters).",
+    }
+    assert _charges(stack) == []
+    # and the same worker process runs the next job, a real query within the limit, charged once
+    [pool_process] = _children(stack.processes[0].pid)
+    done = stack.wait_job(_submit(stack, token, "smartnoise_sql_query", COUNT), token)
+    assert done.status_code == 200, done.text
+    assert _children(stack.processes[0].pid) == [pool_process]
+    assert len(_charges(stack)) == 1
 
 
 def _eventually(call, predicate, timeout: float) -> requests.Response:

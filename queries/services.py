@@ -197,8 +197,8 @@ def job_heartbeat(*, job: Job) -> Iterator[None]:
                 try:
                     if not job_renew_lease(job=job):
                         return
-                except DatabaseError:
-                    logger.warning("job %s: lease not renewed, the database is unreachable", job.uid)
+                except (DatabaseError, MemoryError):  # the database is unreachable, or the job's memory full
+                    logger.warning("job %s: lease not renewed this time", job.uid)
         finally:
             connection.close()  # this thread's own connection
 

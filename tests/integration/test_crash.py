@@ -46,9 +46,11 @@ SLOW = {"dataset_name": "PENGUIN", "synth_name": "dpctgan", "epsilon": 1.0, "del
 LONG_QUERY_LEASE_SECONDS = 3
 LONG = {**SLOW, "synth_name": "aim", "select_cols": ["species", "island", "sex", "flipper_length_mm"],
         "synth_params": {"rounds": 40}}  # fmt: skip
-# A job's memory allowance on the memory stack, and a dummy query that needs more.
-JOB_MEMORY_MB = 32
-BIG_DUMMY = {**COUNT, "dummy_nb_rows": 100_000, "dummy_seed": 1}
+# A job's memory allowance on the memory stack (room for the libraries' thread pools), and a dummy
+# query whose rows need more.
+JOB_MEMORY_MB = 512
+BIG_DUMMY_ROWS = 5_000_000
+BIG_DUMMY = {**COUNT, "dummy_nb_rows": BIG_DUMMY_ROWS, "dummy_seed": 1}
 
 
 class TcpProxy:
@@ -137,7 +139,7 @@ def _start_worker(stack: LiveStack, *, concurrency: int = 1) -> subprocess.Popen
             command, cwd=ROOT, env=stack.env, stdout=output, stderr=subprocess.STDOUT, process_group=0
         )
     stack.processes.insert(0, worker)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a busy test machine takes minutes to load the DP libraries
     while log.read_text().count(" ready.") == ready_before:
         if time.monotonic() > deadline:
             raise RuntimeError("the worker did not start")
@@ -312,6 +314,7 @@ def test_a_query_longer_than_its_lease_completes_while_its_worker_lives(short_le
     stack = short_lease_stack
     token = stack.token(USER, PASSWORD)
     # given a real query that runs longer than its lease (every status poll fails a job past its lease)
+    submitted = time.monotonic()
     uid = _submit(stack, token, "smartnoise_synth_query", LONG)
     _wait_reading_private_data(stack, uid)
     time.sleep(LONG_QUERY_LEASE_SECONDS + 1)  # past the lease it started with
@@ -321,21 +324,19 @@ def test_a_query_longer_than_its_lease_completes_while_its_worker_lives(short_le
     assert second.json()["error"]["message"] == f"User {USER} is trying to query before end of previous query."
     # and the long query completes with its result, charged once
     done = stack.wait_job(uid, token, timeout=900)
+    seconds = time.monotonic() - submitted
     assert done.status_code == 200, done.text
     assert done.json()["result"]["result"]["df_samples"]
-    with psycopg.connect(stack.env["DATABASE_URL"]) as conn:
-        (seconds,) = conn.execute(
-            "SELECT EXTRACT(EPOCH FROM finished_at - started_at) FROM queries_job WHERE uid = %s", [uid]
-        ).fetchone()
-    sys.stdout.write(f"\nquery of {float(seconds):.1f} s completed under a lease of {LONG_QUERY_LEASE_SECONDS} s\n")
-    assert float(seconds) > 2 * LONG_QUERY_LEASE_SECONDS
+    sys.stdout.write(f"\nquery of {seconds:.1f} s completed under a lease of {LONG_QUERY_LEASE_SECONDS} s\n")
+    assert seconds > 2 * LONG_QUERY_LEASE_SECONDS
     assert [str(job_uid) for job_uid, _ in _charges(stack)] == [uid]
 
 
 @pytest.fixture(scope="module")
 def memory_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """A stack whose jobs may each grow their worker process by JOB_MEMORY_MB."""
-    yield from _crash_stack(tmp_path_factory, "memory-var", {"LOMAS_JOB_MEMORY_MB": str(JOB_MEMORY_MB)}, concurrency=1)
+    env = {"LOMAS_JOB_MEMORY_MB": str(JOB_MEMORY_MB), "LOMAS_DUMMY_MAX_ROWS": str(BIG_DUMMY_ROWS)}
+    yield from _crash_stack(tmp_path_factory, "memory-var", env, concurrency=1)
 
 
 def test_a_job_past_its_memory_limit_fails_400_uncharged_and_its_worker_goes_on(memory_stack):

@@ -1,6 +1,6 @@
 """Writes on users and their lomas profile."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +63,16 @@ def user_release_query_slot(*, user: User, job_uid: UUID) -> bool:
         may_query=True, query_lease_job=None, query_lease_until=None
     )
     return released == 1
+
+
+def user_renew_query_slot(*, user: User, job_uid: UUID, until: datetime) -> bool:
+    """Extend the lease of the slot the job holds to `until` (its heartbeat); whether it still held it."""
+    return LomasProfile.objects.filter(user=user, query_lease_job=job_uid).update(query_lease_until=until) == 1
+
+
+def user_lock(*, user: User) -> None:
+    """Lock the user's row until the caller's transaction ends: checks made on their behalf under it are serialized."""
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
 
 
 def user_set_may_query(*, user: User, may_query: bool) -> None:

@@ -286,13 +286,14 @@ if not isinstance(LOMAS_S3_CREDENTIALS, dict) or not all(
     )
 
 # --- Crash resistance -----------------------------------------------------------
-# A real query holds its user's query slot, and every started job its row, under a lease
-# of this many seconds: if the whole worker dies, both expire and the job fails (500).
-# It must outlast any live job, so by default it is Celery's hard time limit plus a minute.
+# A started job holds its row, and a real query its user's query slot, under a lease of this many
+# seconds that a heartbeat in the worker renews every LOMAS_JOB_HEARTBEAT_SECONDS while the job runs:
+# a job whose whole worker died fails (500) once its lease runs out, and its user may query again.
 # (A dead pool process is reported by its worker at once: queries/tasks.py.)
-LOMAS_QUERY_LEASE_SECONDS = env_int("LOMAS_QUERY_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
-if LOMAS_QUERY_LEASE_SECONDS <= 0:
-    raise ImproperlyConfigured("LOMAS_QUERY_LEASE_SECONDS must be positive.")
+LOMAS_QUERY_LEASE_SECONDS = env_int("LOMAS_QUERY_LEASE_SECONDS", 30)
+LOMAS_JOB_HEARTBEAT_SECONDS = env_float("LOMAS_JOB_HEARTBEAT_SECONDS", LOMAS_QUERY_LEASE_SECONDS / 6)
+if not 0 < LOMAS_JOB_HEARTBEAT_SECONDS < LOMAS_QUERY_LEASE_SECONDS:
+    raise ImproperlyConfigured("LOMAS_QUERY_LEASE_SECONDS must be positive and LOMAS_JOB_HEARTBEAT_SECONDS below it.")
 # A submission gives up on an unreachable broker within a few seconds (503) instead of hanging.
 LOMAS_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # A pool process loads the DP libraries before it reports up (queries/tasks.py), which takes
@@ -300,11 +301,33 @@ LOMAS_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_s
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # An unacknowledged job of a dead worker is delivered again once its lease is over.
-        "visibility_timeout": LOMAS_QUERY_LEASE_SECONDS,
+        # An unacknowledged job of a dead worker is delivered again after this; a live job is never
+        # delivered twice, since it ends (hard time limit) before.
+        "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
         "socket_connect_timeout": 3,
         "socket_timeout": 10,
     }
+
+# --- Fair share -----------------------------------------------------------------
+# Most jobs of one user in progress at once (queued or running, every kind): a cost estimate or dummy
+# query past it is a 400 (real queries keep their one-at-a-time rule). 0 = no limit.
+LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER = env_int("LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER", 2)
+# Memory a job's DP library work may add to its worker process, in MiB (address space); 0 = no limit.
+LOMAS_JOB_MEMORY_MB = env_int("LOMAS_JOB_MEMORY_MB", 4096)
+# Longest SQL query accepted (characters).
+LOMAS_SQL_MAX_CHARS = env_int("LOMAS_SQL_MAX_CHARS", 10_000)
+# DiffPrivLib: the largest value of each parameter that drives a fit's work, in any pipeline step.
+LOMAS_DIFFPRIVLIB_MAX_PARAMS = env_json(
+    "LOMAS_DIFFPRIVLIB_MAX_PARAMS", {"n_estimators": 100, "max_depth": 15, "max_iter": 1000, "n_clusters": 100}
+)
+if LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER < 0 or LOMAS_JOB_MEMORY_MB < 0 or LOMAS_SQL_MAX_CHARS <= 0:
+    raise ImproperlyConfigured(
+        "LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER and LOMAS_JOB_MEMORY_MB must be 0 or more, LOMAS_SQL_MAX_CHARS positive."
+    )
+if not isinstance(LOMAS_DIFFPRIVLIB_MAX_PARAMS, dict) or not all(
+    isinstance(cap, int) and cap > 0 for cap in LOMAS_DIFFPRIVLIB_MAX_PARAMS.values()
+):
+    raise ImproperlyConfigured("LOMAS_DIFFPRIVLIB_MAX_PARAMS must map parameter names to positive integers.")
 
 # --- Abuse resistance and API docs -------------------------------------------
 # Timing protection of DP submissions and job results (lomas server.time_attack; see lomas/timing.py):

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from uuid import UUID
 
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -75,6 +76,12 @@ def archive_list_by_user_name(*, user_name: str) -> list[dict]:
 def archive_list() -> list[dict]:
     """Every archived query, oldest first, as §2.6 records."""
     return [archive_to_wire(archive) for archive in QueryArchive.objects.order_by("created_at", "pk")]
+
+
+def job_count_in_flight(*, user: User) -> int:
+    """The user's jobs in progress (queued or running), of every kind; a job past its lease has lost its worker."""
+    alive = Q(lease_until__isnull=True) | Q(lease_until__gt=timezone.now())
+    return Job.objects.filter(alive, user=user, status=Job.Status.IN_PROGRESS).count()
 
 
 def job_counts_recent(*, hours: int = 24) -> dict[str, int]:

@@ -9,17 +9,21 @@ failure there is answered with one fixed message. Dummy queries and cost estimat
 read private data, lock, charge or archive (spec §2).
 
 A job ends once: it is started, completed and failed by compare-and-set on its row, and
-the ledger refuses a second charge for it. A started job holds a lease
-(LOMAS_QUERY_LEASE_SECONDS): one whose worker died fails with a 500 when the worker
-reports the loss, when its message is delivered again, or when it is polled after its
-lease; it charges nothing and its user's query slot is freed.
+the ledger refuses a second charge for it. A started job holds a short lease
+(LOMAS_QUERY_LEASE_SECONDS) that a heartbeat thread renews while it runs: one whose worker
+died fails with a 500 when the worker reports the loss, when its message is delivered
+again, or when it is polled after its lease; its user's query slot is freed when the job
+fails or its lease runs out. It charges nothing unless it had started reading private data.
 """
 
 import hashlib
 import json
 import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -27,12 +31,19 @@ from uuid import UUID
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import User
-from accounts.services import Actor, audit_record, user_claim_query_slot, user_release_query_slot
+from accounts.services import (
+    Actor,
+    audit_record,
+    user_claim_query_slot,
+    user_lock,
+    user_release_query_slot,
+    user_renew_query_slot,
+)
 from budgets.amounts import to_charged_float
 from budgets.selectors import budget_check_affordable
 from budgets.services import budget_charge
@@ -46,6 +57,7 @@ from lomas.errors import (
     DeltaTooLarge,
     ExternalLibraryError,
     InternalServerError,
+    InvalidQuery,
     LomasError,
     NotEnoughBudget,
     PrivateRunFailed,
@@ -53,11 +65,17 @@ from lomas.errors import (
 )
 from queries.libraries import ADAPTERS, get_adapter
 from queries.libraries.base import Cost, DPAdapter, request_scope, twin_connector
+from queries.memory_limit import JobMemoryExceeded, job_memory_limit
 from queries.models import Job, QueryArchive
-from queries.selectors import job_to_wire
+from queries.selectors import job_count_in_flight, job_to_wire
 from queries.time_limit import JobTimeLimitExceeded, TimeLimitReached, job_time_limit
 
 logger = logging.getLogger("queries")
+
+JOBS_IN_FLIGHT = (
+    "User {user} already has {count} jobs in progress, the most this server runs at once for one user. "
+    "Please, wait for one of them to finish before submitting another."
+)
 
 
 @tracing.traced("job.submit")
@@ -65,7 +83,9 @@ def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request
     """Record a job and queue it for a worker once the job row is committed; a cost estimate the
     estimate cache remembers for this user is recorded complete instead.
 
-    An unreachable broker fails the job and raises ServiceUnavailable (503) within a few seconds.
+    A cost estimate or dummy query is refused (400) while the user has LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER
+    jobs in progress; real queries keep their own rule, one at a time (the query slot). An unreachable
+    broker fails the job and raises ServiceUnavailable (503) within a few seconds.
     """
     known = (
         _estimate_known(user=user, dataset=dataset, library=library, request=request_body)
@@ -89,12 +109,25 @@ def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request
         logger.info("job %s completed at submission: a remembered %s estimate", job.uid, library)
         return job
     with transaction.atomic():
+        if kind != Job.Kind.QUERY:
+            _check_jobs_in_flight(user=user)
         job = Job.objects.create(user=user, dataset=dataset, library=library, kind=kind, request=request_body)
         tracing.annotate(job=job.uid, user=user.username, dataset=dataset.name, library=library, kind=kind)
         logs.bind(job=job.uid)
         transaction.on_commit(tracing.later_in_span("celery.publish", lambda: _job_enqueue(job)))
     logger.info("job %s submitted: %s %s by %s on %s", job.uid, library, kind, user.username, dataset.name)
     return job
+
+
+def _check_jobs_in_flight(*, user: User) -> None:
+    """Refuse a job past the user's limit of jobs in progress; the user's row is locked, so that
+    concurrent submissions count one another."""
+    limit = settings.LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER
+    if not limit:
+        return
+    user_lock(user=user)
+    if (count := job_count_in_flight(user=user)) >= limit:
+        raise InvalidQuery(JOBS_IN_FLIGHT.format(user=user.username, count=count))
 
 
 def _job_enqueue(job: Job) -> None:
@@ -136,16 +169,19 @@ def job_run(*, job_uid: UUID | str) -> None:
     logger.info("job %s started: %s %s on %s", job.uid, job.library, job.kind, job.dataset.name, extra=outline)
     started = time.monotonic()
     try:
-        get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
-        with request_scope():
-            if job.kind == Job.Kind.QUERY:
-                _run_query(job)
-            else:
-                _run_without_charge(job)
+        with job_heartbeat(job=job):
+            get_adapter(job.library).warm_up()  # outside the time limit: never interrupt an import
+            with request_scope():
+                if job.kind == Job.Kind.QUERY:
+                    _run_query(job)
+                else:
+                    _run_without_charge(job)
     except LomasError as exc:
         job_fail(job=job, error=exc)
     except (TimeLimitReached, SoftTimeLimitExceeded):
         job_fail(job=job, error=JobTimeLimitExceeded())
+    except MemoryError:
+        job_fail(job=job, error=JobMemoryExceeded())
     except Exception as exc:
         logger.exception("job %s crashed", job.uid)
         job_fail(job=job, error=InternalServerError(str(exc)))
@@ -158,6 +194,44 @@ def job_run(*, job_uid: UUID | str) -> None:
         seconds,
         extra={**outline, "status": job.status, "duration_seconds": round(seconds, 6)},
     )
+
+
+def job_renew_lease(*, job: Job) -> bool:
+    """Extend the lease of a job in progress, and of the query slot it holds; False (nothing written) once it ended."""
+    lease_until = timezone.now() + timedelta(seconds=settings.LOMAS_QUERY_LEASE_SECONDS)
+    if not Job.objects.filter(uid=job.uid, status=Job.Status.IN_PROGRESS).update(lease_until=lease_until):
+        return False
+    user_renew_query_slot(user=job.user, job_uid=job.uid, until=lease_until)
+    return True
+
+
+@contextmanager
+def job_heartbeat(*, job: Job) -> Iterator[None]:
+    """Renew the job's lease every LOMAS_JOB_HEARTBEAT_SECONDS from a thread while the block runs.
+
+    The thread stops when the block ends or the job has ended (failed meanwhile, say): a job
+    whose whole worker died keeps its lease no longer than LOMAS_QUERY_LEASE_SECONDS.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.LOMAS_JOB_HEARTBEAT_SECONDS):
+                try:
+                    if not job_renew_lease(job=job):
+                        return
+                except (DatabaseError, MemoryError):  # the database is unreachable, or the job's memory full
+                    logger.warning("job %s: lease not renewed this time", job.uid)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.uid}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _adapter(job: Job, connector: DataConnector) -> DPAdapter:
@@ -196,7 +270,7 @@ def _twin_cost(job: Job) -> tuple[DPAdapter, Cost]:
 
 def _run_without_charge(job: Job) -> None:
     """Dummy query (cost and run on dummy data) or cost estimate (on the twin)."""
-    with job_time_limit():
+    with job_time_limit(), job_memory_limit():
         if job.kind == Job.Kind.DUMMY:
             connector = get_dummy_connector(
                 job.dataset, nb_rows=job.request["dummy_nb_rows"], seed=job.request["dummy_seed"]
@@ -260,12 +334,13 @@ def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
     """Check on the twin, then run on the private data: the cost, the response and the failure, if any.
 
     Errors before the private rows are read propagate (the job fails, uncharged), and so does a
-    source that cannot be read at all; any other failure after it is the charged failure.
+    source that cannot be read at all; any other failure after it (the time or memory limit
+    included) is the charged failure.
     """
     user, dataset = job.user, job.dataset
     on_private_data = False
     try:
-        with job_time_limit():
+        with job_time_limit(), job_memory_limit():
             twin, cost = _twin_cost(job)
             budget_check_affordable(user=user, dataset=dataset, epsilon=cost.epsilon, delta=cost.delta)
             twin.rehearse()
@@ -277,6 +352,10 @@ def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
         if not on_private_data:
             raise
         failure: LomasError = JobTimeLimitExceeded(charged=True)
+    except MemoryError:
+        if not on_private_data:
+            raise
+        failure = JobMemoryExceeded(charged=True)
     except DatasetUnavailable:
         raise  # the source cannot be read (a server fault, the same for every query): a 500, uncharged
     except Exception:

@@ -32,7 +32,7 @@ from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
-from lomas.errors import ExternalLibraryError, LomasError
+from lomas.errors import ExternalLibraryError, InvalidQuery, LomasError
 from lomas.requests import DummyFieldsMixin
 
 # Rows of the dummy twin that cost() and rehearse() run on, and its seed.
@@ -59,6 +59,15 @@ class Cost:
         (ε, δ)-DP for one row: (kε, k·e^((k-1)ε)·δ) by group privacy."""
         k = int(metadata.get("maxContributions", 1))
         return Cost(epsilon=k * self.epsilon, delta=k * math.exp((k - 1) * self.epsilon) * self.delta)
+
+
+def check_work_limits(params: dict[str, Any], limits: dict[str, int], *, where: str, setting: str) -> None:
+    """Refuse (400), before any work, a parameter that drives a job's work past the server's limit for it:
+    a number above the limit, or null (no bound at all)."""
+    for name, limit in limits.items():
+        value = params.get(name, 0)
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value > limit):
+            raise InvalidQuery(f"{where}: {name} must be at most {limit} on this server (see {setting}).")
 
 
 class DPAdapter(ABC):
@@ -104,13 +113,13 @@ class DPAdapter(ABC):
 
     @contextmanager
     def library_errors(self, message: str) -> Iterator[None]:
-        """The one policy at the library boundary: inside the block a lomas error passes unchanged,
-        any other error becomes an ExternalLibraryError whose text is `message` with `{reason}` set
-        to the exception's type and text, and an interrupt (the time limit, a shutdown: not an
-        Exception) is never caught. `library_exceptions` names a library's other failures."""
+        """The one policy at the library boundary: inside the block a lomas error or a MemoryError (the
+        job's memory limit) passes unchanged, any other error becomes an ExternalLibraryError whose text
+        is `message` with `{reason}` set to the exception's type and text, and an interrupt (the time
+        limit, a shutdown: not an Exception) is never caught. `library_exceptions` names a library's other failures."""
         try:
             yield
-        except LomasError:
+        except (LomasError, MemoryError):
             raise
         except (Exception, *self.library_exceptions) as exc:
             reason = f"{type(exc).__name__}: {exc}"

@@ -1,10 +1,21 @@
-"""Limits a researcher cannot push past: the submit limit, request body size, dummy rows, synthetic samples."""
+"""Limits a researcher cannot push past: the submit limit, jobs in flight, request body size, dummy rows,
+synthetic samples, SQL length, the work parameters of DiffPrivLib pipelines and a job's memory."""
 
+import json
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
+from django.utils import timezone
 
+from budgets.models import LedgerEntry
+from budgets.services import budget_grant
+from datasets.services import dataset_create
 from lomas import rate_limit
+from queries.models import Job
+from queries.services import job_complete
+from tests.conftest import demo_metadata
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +30,7 @@ def submit_limit(settings: Any) -> Any:
     cache.clear()  # the test settings' cache is local memory
     settings.LOMAS_SUBMIT_LIMIT = 3
     settings.LOMAS_SUBMIT_LIMIT_WINDOW = 3600
+    settings.LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER = 0  # the jobs posted here stay in progress (never run)
     return settings
 
 
@@ -124,3 +136,137 @@ def test_a_cost_no_budget_can_hold_fails_the_job_with_400(alice_api, submit):
         "type": "InvalidQueryException",
         "message": "Privacy amount 1e+13 is too large: amounts are below 1e+12.",
     }
+
+
+# Posted without running them (no `submit`): the jobs stay in progress, as if queued behind busy workers.
+IN_FLIGHT_ROUTES = [("estimate_smartnoise_sql_cost", SQL_COST),
+                    ("dummy_smartnoise_sql_query", {**SQL_COST, "postprocess": True, "dummy_nb_rows": 10,
+                                                    "dummy_seed": 1})]  # fmt: skip
+
+
+@pytest.mark.parametrize(("route", "body"), IN_FLIGHT_ROUTES)
+def test_estimates_and_dummies_past_the_jobs_in_flight_limit_are_400_and_queue_nothing(alice_api, route, body):
+    for _ in range(2):  # the default limit
+        assert alice_api.post(f"/api/{route}", body, format="json").status_code == 202
+    refused = alice_api.post(f"/api/{route}", body, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "type": "InvalidQueryException",
+        "message": "User Alice already has 2 jobs in progress, the most this server runs at once for one user. "
+        "Please, wait for one of them to finish before submitting another.",
+    }
+    assert Job.objects.filter(user__username="Alice").count() == 2
+
+
+def test_every_kind_counts_but_real_queries_keep_their_one_at_a_time_rule(alice_api):
+    query = {**SQL_COST, "postprocess": True}
+    assert alice_api.post("/api/smartnoise_sql_query", query, format="json").status_code == 202
+    assert alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 202
+    assert alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 400
+    # a real query is not refused here: its worker answers the lomas 403 if another one runs
+    assert alice_api.post("/api/smartnoise_sql_query", query, format="json").status_code == 202
+
+
+def test_the_jobs_in_flight_limit_is_per_user_and_frees_with_finished_or_lost_jobs(alice_api, bob_api, bob, penguin):
+    budget_grant(user=bob, dataset=penguin, epsilon=10, delta=0.005)
+    first, _ = (alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json") for _ in range(2))
+    assert bob_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 202
+    # a finished job frees a place, and so does one whose worker died (its lease is over)
+    job_complete(job=Job.objects.get(uid=first.json()["uid"]), result={"epsilon": 1.0, "delta": 0.0})
+    assert alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 202
+    Job.objects.filter(user__username="Alice", status=Job.Status.IN_PROGRESS).update(
+        started_at=timezone.now(), lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 202
+
+
+def test_zero_switches_the_jobs_in_flight_limit_off(settings, alice_api):
+    settings.LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER = 0
+    for _ in range(5):
+        assert alice_api.post("/api/estimate_smartnoise_sql_cost", SQL_COST, format="json").status_code == 202
+
+
+def test_sql_longer_than_the_limit_is_400_at_submission(settings, alice_api):
+    settings.LOMAS_SQL_MAX_CHARS = 100
+    long_sql = "SELECT COUNT(*) AS n FROM df WHERE " + " OR ".join(["bill_length_mm > 1"] * 10)
+    response = alice_api.post("/api/smartnoise_sql_query", {**SQL_COST, "query_str": long_sql, "postprocess": True},
+                              format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"Invalid request: query_str: Ensure this query has at most 100 characters (it has {len(long_sql)})."
+    )
+    assert not Job.objects.exists()
+
+
+FOREST = {
+    "type": "_dpl_type:RandomForestClassifier",
+    "name": "forest",
+    "params": {"n_estimators": 10, "max_depth": 5, "epsilon": 1.0, "bounds": None,
+               "classes": ["Adelie", "Chinstrap", "Gentoo"], "random_state": None,
+               "accountant": "_dpl_instance:BudgetAccountant"},
+}  # fmt: skip
+
+
+def _forest_body(**params: Any) -> dict[str, Any]:
+    forest = {**FOREST, "params": {**FOREST["params"], **params}}
+    return {"dataset_name": "PENGUIN", "feature_columns": ["bill_length_mm", "flipper_length_mm"],
+            "diffprivlib_json": json.dumps({"module": "diffprivlib", "version": "0.6.6", "pipeline": [forest]}),
+            "target_columns": ["species"], "test_size": 0.2, "test_train_split_seed": 1,
+            "imputer_strategy": "drop"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_estimators": 101}, "n_estimators must be at most 100"),
+        ({"max_depth": 16}, "max_depth must be at most 15"),
+        ({"max_depth": None}, "max_depth must be at most 15"),
+    ],
+)
+@pytest.mark.parametrize("route", ["estimate_diffprivlib_cost", "dummy_diffprivlib_query", "diffprivlib_query"])
+def test_diffprivlib_work_parameters_past_their_limit_are_400_before_any_work(
+    alice, alice_api, submit, route, params, message
+):
+    body = {**_forest_body(**params), "dummy_nb_rows": 10, "dummy_seed": 1}
+    status = alice_api.get(f"/api/status/{submit(alice_api, route, body).json()['uid']}")
+    assert status.status_code == 400
+    assert status.json()["error"] == {
+        "type": "InvalidQueryException",
+        "message": f"Pipeline step 'forest': {message} on this server (see LOMAS_DIFFPRIVLIB_MAX_PARAMS).",
+    }
+    assert not LedgerEntry.objects.exists()
+
+
+def test_diffprivlib_work_parameters_within_their_limit_run(alice_api, submit):
+    status = alice_api.get(f"/api/status/{submit(alice_api, 'diffprivlib_query', _forest_body()).json()['uid']}")
+    assert status.status_code == 200, status.json()
+
+
+def test_a_job_past_its_memory_limit_before_the_private_data_fails_400_uncharged(settings, alice, alice_api, submit):
+    settings.LOMAS_JOB_MEMORY_MB = 16
+    body = {**SQL_COST, "postprocess": True, "dummy_nb_rows": 100_000, "dummy_seed": 1}
+    status = alice_api.get(f"/api/status/{submit(alice_api, 'dummy_smartnoise_sql_query', body).json()['uid']}")
+    assert status.status_code == 400
+    assert status.json()["error"] == {
+        "type": "InvalidQueryException",
+        "message": "The job exceeded the memory limit of 16 MiB and was stopped; nothing was charged. "
+        "Ask for less work (fewer rows, samples, groups or parameters).",
+    }
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_job_past_its_memory_limit_on_the_private_data_is_charged(settings, alice, alice_api, submit, _data_dir):
+    # given a dataset far larger than its twin: the twin's checks fit in the allowance, the private rows do not
+    penguin_csv = (_data_dir / "penguin.csv").read_text().splitlines()
+    (_data_dir / "big.csv").write_text("\n".join([penguin_csv[0], *penguin_csv[1:] * 1000]) + "\n")
+    big = dataset_create(name="BIG", metadata=demo_metadata("penguin"), path="big.csv")
+    budget_grant(user=alice, dataset=big, epsilon=10, delta=0.005)
+    settings.LOMAS_JOB_MEMORY_MB = 64
+    accepted = submit(alice_api, "smartnoise_sql_query", {**SQL_COST, "dataset_name": "BIG", "postprocess": True})
+    status = alice_api.get(f"/api/status/{accepted.json()['uid']}")
+    # then the job fails with the memory limit's message, and its cost is charged as a release
+    assert status.status_code == 400
+    assert status.json()["error"]["message"].startswith(
+        "The job exceeded the memory limit of 64 MiB and was stopped; its cost was charged, as it had read the private"
+    )
+    assert [entry.job_uid for entry in LedgerEntry.objects.filter(kind="charge")] == [UUID(accepted.json()["uid"])]

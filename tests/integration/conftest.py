@@ -189,8 +189,9 @@ def start_stack(
         "PYTHONUNBUFFERED": "1",
         # Queues of their own: stacks of parallel test runs share the Redis database.
         "LOMAS_QUEUE_PREFIX": f"{database}-",
-        # Benchmarks submit far more than a researcher would; the limit's own test sets one in extra_env.
+        # Benchmarks submit far more than a researcher would; the limits' own tests set them in extra_env.
         "LOMAS_SUBMIT_LIMIT": "0",
+        "LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER": "0",
         **(extra_env or {}),
     }
     stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_dtypes, population_size
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from lomas.requests import DatasetRequestSerializer
-from queries.libraries.base import Cost, DPAdapter
+from queries.libraries.base import Cost, DPAdapter, check_work_limits
 from queries.libraries.diffprivlib.release import dp_score, released_pipeline
 
 if TYPE_CHECKING:  # diffprivlib and scikit-learn are imported where used: web processes never load them
@@ -345,10 +346,18 @@ class DiffPrivLibAdapter(DPAdapter):
 
     @cached_property
     def _steps(self) -> list[PipelineStep]:
-        """The decoded steps, the first one completed with the metadata's bounds it accepts and lacks."""
+        """The decoded steps, their work-driving parameters within the server's limits, the first one
+        completed with the metadata's bounds it accepts and lacks."""
         import diffprivlib
 
         steps = decode_pipeline(self.body["diffprivlib_json"], server_version=diffprivlib.__version__)
+        for step in steps:
+            check_work_limits(
+                step.params,
+                settings.LOMAS_DIFFPRIVLIB_MAX_PARAMS,
+                where=f"Pipeline step {step.name!r}",
+                setting="LOMAS_DIFFPRIVLIB_MAX_PARAMS",
+            )
         first = steps[0]
         accepted = _accepted_parameters(first.model)
         lacking = [name for name in BOUNDS_PARAMETERS if name in accepted and first.params.get(name) is None]

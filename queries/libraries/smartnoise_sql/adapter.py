@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors import metadata_digest
@@ -49,6 +50,14 @@ class CostRequest(DatasetRequestSerializer):
     epsilon = PositiveFloatField()
     delta = DeltaField()
     mechanisms = serializers.DictField(child=serializers.CharField())
+
+    def validate_query_str(self, value: str) -> str:
+        """At most LOMAS_SQL_MAX_CHARS characters: refused at submission, before any work."""
+        if len(value) > settings.LOMAS_SQL_MAX_CHARS:
+            raise serializers.ValidationError(
+                f"Ensure this query has at most {settings.LOMAS_SQL_MAX_CHARS} characters (it has {len(value)})."
+            )
+        return value
 
 
 class QueryRequest(CostRequest):

@@ -22,6 +22,7 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.connectors.local import PathConnector
 
 if TYPE_CHECKING:
+    from datasets.connectors.postgres import PostgresConnector
     from datasets.models import Dataset
 
 FRAMES = FrameCache()
@@ -74,6 +75,9 @@ class CachedConnector(DataConnector):
         )
         return frame.lazy()
 
+    def sql_table(self) -> "PostgresConnector | None":
+        return self.source_connector.sql_table()
+
     def derived(self, name: str, build: Callable[[pd.DataFrame], Derived]) -> Derived:
         """`build(frame)`, kept in the cache beside the frame and counted as large as it."""
         frame = self.get_pandas()
@@ -109,6 +113,12 @@ def get_connector(dataset: "Dataset") -> DataConnector:
                 key=dataset.s3_key,
                 credentials_name=dataset.s3_credentials_name,
                 metadata=dataset.metadata,
+            )
+        case "SQL_DB":
+            from datasets.connectors.postgres import PostgresConnector
+
+            source = PostgresConnector(
+                table=dataset.sql_table, credentials_name=dataset.sql_credentials_name, metadata=dataset.metadata
             )
         case _:
             raise DatasetUnavailable(f"Unknown dataset access type {dataset.access!r}.")

@@ -2,6 +2,7 @@
 through the API by SmartNoise-SQL (inside the database), OpenDP and DiffPrivLib, the URL never shown."""
 
 import json
+from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
@@ -13,6 +14,7 @@ from budgets.models import LedgerEntry
 from budgets.services import budget_grant
 from datasets.connectors import FRAMES, get_connector
 from datasets.models import Dataset
+from lomas.errors import PRIVATE_RUN_FAILED
 from tests.api.test_diffprivlib_jobs import _body as diffprivlib_body
 from tests.api.test_opendp_jobs import _biscoe_count, _plan
 from tests.conftest import SQL_CREDENTIALS_NAME as CREDENTIALS_NAME
@@ -175,3 +177,46 @@ def test_diffprivlib_reads_the_table(penguin_sql: Dataset, alice_api: Any, submi
     assert job["status"] == "complete", job
     assert job["result"]["result"]["type"] == "diffprivlib"
     assert _charges() == [(job["result"]["epsilon"], job["result"]["delta"])]
+
+
+@pytest.fixture
+def slow_penguin(penguin_sql: Dataset, sql_credentials: str) -> Iterator[Dataset]:
+    """PENGUIN_SQL over a view that reads each row in 50 ms (17 s in all)."""
+    with psycopg.connect(sql_credentials, autocommit=True) as connection:
+        connection.execute(
+            "CREATE VIEW lomas_data.slow_penguin AS SELECT * FROM lomas_data.penguin WHERE pg_sleep(0.05) IS NOT NULL"
+        )
+        Dataset.objects.filter(pk=penguin_sql.pk).update(sql_table="lomas_data.slow_penguin")
+        yield penguin_sql
+        connection.execute("DROP VIEW lomas_data.slow_penguin")
+
+
+def _running_statements(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%slow_penguin%'"
+        return connection.execute(query + " AND pid <> pg_backend_pid()").fetchone()[0]
+
+
+def test_the_job_time_limit_stops_the_statement_and_charges_it(
+    slow_penguin: Dataset, settings: Any, sql_credentials: str, alice_api: Any, submit: Any
+) -> None:
+    settings.LOMAS_JOB_TIME_LIMIT = 4
+
+    job = _sql_query(alice_api, submit, "SELECT COUNT(*) AS n FROM df")
+
+    assert job["status"] == "failed"
+    assert "its cost was charged" in job["error"]["message"]
+    assert len(_charges()) == 1
+    assert _running_statements(sql_credentials) == 0
+
+
+def test_the_statement_timeout_is_a_charged_failure(
+    slow_penguin: Dataset, settings: Any, alice_api: Any, submit: Any
+) -> None:
+    settings.LOMAS_SQL_STATEMENT_TIMEOUT_SECONDS = 2
+
+    job = _sql_query(alice_api, submit, "SELECT COUNT(*) AS n FROM df")
+
+    assert job["status"] == "failed"
+    assert job["error"]["message"] == PRIVATE_RUN_FAILED
+    assert len(_charges()) == 1

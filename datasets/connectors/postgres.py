@@ -28,7 +28,7 @@ from datasets.metadata import column_dtypes
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 # The PostgreSQL types a metadata column's rows may have, by the column's pandas dtype.
 _STORED_TYPES = {
-    "Int64": {"smallint", "integer", "bigint", "numeric"},
+    "Int64": {"smallint", "integer", "bigint"},
     "float64": {"smallint", "integer", "bigint", "numeric", "real", "double precision"},
     "boolean": {"boolean"},
     "string": {"text", "character varying", "character"},

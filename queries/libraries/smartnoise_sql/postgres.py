@@ -36,6 +36,8 @@ REFUSED_NODES = {"CastFunction": "CAST", "PowerFunction": "POWER", "IIFFunction"
 # Most products and quotients in one query: numeric holds 131072 digits before the point, and each
 # factor read from a double precision column has at most 309.
 MAX_PRODUCTS = 64
+# Integers a float holds exactly: results below it come back as ints.
+EXACT_INTEGERS = 2**53
 NOT_ON_POSTGRES = "it may fail on some values in PostgreSQL"
 PLANNING_FAILED = "The query cannot run on this dataset's database: {reason}"
 
@@ -109,8 +111,13 @@ def postgres_reader(table: PostgresConnector) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """A numeric result as a float (snsql adds float noise; a huge or infinite one is ±inf, NaN stays)."""
-    return float(value) if isinstance(value, Decimal) else value
+    """A numeric result as SQLite gives it: an integer as an int (below 2**53), any other as a float
+    (a huge or infinite one is ±inf, NaN stays), which snsql's noise can be added to."""
+    if not isinstance(value, Decimal):
+        return value
+    if value.is_finite() and value == value.to_integral_value() and abs(value) < EXACT_INTEGERS:
+        return int(value)
+    return float(value)
 
 
 class _NullIfZero:

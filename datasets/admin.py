@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from datasets.collections import DATASET_NAME_RULE, dataset_name_check
+from datasets.connectors.postgres import table_identifier
 from datasets.drafts import DRAFT_LABEL, data_file_columns, metadata_draft
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
@@ -28,7 +29,16 @@ from lomas.admin_display import ExplainedDeletion
 from lomas.errors import InvalidQuery
 
 # The Dataset fields that say where the data is.
-SOURCE_FIELDS = ("access", "path", "s3_endpoint_url", "s3_bucket", "s3_key", "s3_credentials_name")
+SOURCE_FIELDS = (
+    "access",
+    "path",
+    "s3_endpoint_url",
+    "s3_bucket",
+    "s3_key",
+    "s3_credentials_name",
+    "sql_table",
+    "sql_credentials_name",
+)
 
 
 class MetadataField(forms.JSONField):
@@ -69,6 +79,15 @@ class DatasetForm(forms.ModelForm):
             raise forms.ValidationError("The path must stay inside the data directory (no '..').")
         return value
 
+    def clean_sql_table(self) -> str:
+        value = self.cleaned_data["sql_table"]
+        if value:
+            try:
+                table_identifier(value)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return value
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         access = cleaned.get("access")
@@ -76,6 +95,8 @@ class DatasetForm(forms.ModelForm):
             self.add_error("path", "A PATH_DB dataset needs a file path or URL.")
         if access == Dataset.Access.S3 and not (cleaned.get("s3_bucket") and cleaned.get("s3_key")):
             self.add_error("s3_bucket", "An S3_DB dataset needs a bucket and a key.")
+        if access == Dataset.Access.SQL and not (cleaned.get("sql_table") and cleaned.get("sql_credentials_name")):
+            self.add_error("sql_table", "A SQL_DB dataset needs a table and a LOMAS_SQL_CREDENTIALS entry name.")
         return cleaned
 
 
@@ -188,7 +209,7 @@ class SaveDraftForm(forms.Form):
 @admin.register(Dataset)
 class DatasetAdmin(ExplainedDeletion, admin.ModelAdmin):
     form = DatasetForm
-    list_display = ("name", "access", "path", "version", "updated_at", "related_links")
+    list_display = ("name", "access", "path", "sql_table", "version", "updated_at", "related_links")
     list_filter = ("access",)
     search_fields = ("name",)
     readonly_fields = ("version", "created_at", "updated_at", "columns_table", "related_links")

@@ -50,20 +50,28 @@ class DatasetListApi(AdminApi):
 
 
 class DatasetAddApi(AdminApi):
-    """POST /dataset: add one PATH_DB dataset, reading its metadata file (relative to LOMAS_DATA_DIR)."""
+    """POST /dataset: add one PATH_DB dataset (`dataset_path`) or SQL_DB one (`sql_table`, `sql_credentials_name`:
+    an entry of LOMAS_SQL_CREDENTIALS), reading its metadata file (relative to LOMAS_DATA_DIR)."""
 
     class InputSerializer(serializers.Serializer):
         dataset_name = serializers.CharField()
-        database_type = serializers.ChoiceField(choices=["PATH_DB"])
+        database_type = serializers.ChoiceField(choices=["PATH_DB", "SQL_DB"])
         metadata_database_type = serializers.ChoiceField(choices=["PATH_DB"])
-        dataset_path = serializers.CharField()
+        dataset_path = serializers.CharField(required=False, default="")
+        sql_table = serializers.CharField(required=False, default="")
+        sql_credentials_name = serializers.CharField(required=False, default="")
         metadata_path = serializers.CharField()
 
     @extend_schema(tags=["admin"], responses=admin_responses(NULL, body=True))
     def post(self, request: Request) -> Response | JsonResponse:
         body = parse_body(self.InputSerializer, request)
         name = body["dataset_name"]
-        access = {"database_type": body["database_type"], "path": body["dataset_path"]}
+        access = {
+            "database_type": body["database_type"],
+            "path": body["dataset_path"],
+            "table": body["sql_table"],
+            "credentials_name": body["sql_credentials_name"],
+        }
         dataset_add(
             actor=request.user,
             name=name,

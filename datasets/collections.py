@@ -68,7 +68,33 @@ def dataset_source_fields(*, name: str, access: Any) -> dict[str, str]:
         if missing:
             raise InvalidQuery(f"Dataset {name}: an S3_DB dataset needs {', '.join(missing)}.")
         return {"access": Dataset.Access.S3, "path": "", **{k: str(v) for k, v in fields.items()}}
-    raise InvalidQuery(f"Dataset {name}: unknown database_type {kind!r} (PATH_DB or S3_DB).")
+    if kind == Dataset.Access.SQL:
+        return _sql_source_fields(name=name, access=access)
+    raise InvalidQuery(f"Dataset {name}: unknown database_type {kind!r} (PATH_DB, S3_DB or SQL_DB).")
+
+
+def _sql_source_fields(*, name: str, access: dict[str, Any]) -> dict[str, str]:
+    """A SQL_DB block: a PostgreSQL [schema.]table and the LOMAS_SQL_CREDENTIALS entry of its database."""
+    from datasets.connectors.postgres import table_identifier
+
+    if any(field in access for field in ("url", "password", "connection_string")):
+        raise InvalidQuery(
+            f"Dataset {name}: database URLs are not stored with datasets; name an entry of "
+            f"LOMAS_SQL_CREDENTIALS with 'credentials_name' instead."
+        )
+    missing = [field for field in ("credentials_name", "table") if not access.get(field)]
+    if missing:
+        raise InvalidQuery(f"Dataset {name}: a SQL_DB dataset needs {', '.join(missing)}.")
+    try:
+        table_identifier(str(access["table"]))
+    except ValueError as exc:
+        raise InvalidQuery(f"Dataset {name}: {exc}") from None
+    return {
+        "access": Dataset.Access.SQL,
+        "path": "",
+        "sql_credentials_name": str(access["credentials_name"]),
+        "sql_table": str(access["table"]),
+    }
 
 
 def metadata_read_file(*, name: str, path: Path) -> dict[str, Any]:
@@ -169,6 +195,12 @@ def dataset_to_wire(dataset: Dataset, *, metadata_path: str | None = None) -> di
             "bucket": dataset.s3_bucket,
             "key": dataset.s3_key,
             "credentials_name": dataset.s3_credentials_name,
+        }
+    elif dataset.access == Dataset.Access.SQL:
+        access = {
+            "database_type": Dataset.Access.SQL.value,
+            "credentials_name": dataset.sql_credentials_name,
+            "table": dataset.sql_table,
         }
     else:
         access = {"database_type": Dataset.Access.PATH.value, "path": dataset.path}

@@ -31,6 +31,8 @@ def dataset_create(
     s3_bucket: str = "",
     s3_key: str = "",
     s3_credentials_name: str = "",
+    sql_credentials_name: str = "",
+    sql_table: str = "",
 ) -> Dataset:
     """Register a dataset named by the dataset name rule, with validated csvw-eo metadata."""
     dataset_name_check(name)
@@ -40,6 +42,8 @@ def dataset_create(
         raise InvalidQuery(f"Dataset {name} needs a path or URL.")
     if access == Dataset.Access.S3 and not (s3_bucket and s3_key):
         raise InvalidQuery(f"Dataset {name} needs an S3 bucket and key.")
+    if access == Dataset.Access.SQL and not (sql_credentials_name and sql_table):
+        raise InvalidQuery(f"Dataset {name} needs a SQL credentials name and table.")
     return Dataset.objects.create(
         name=name,
         metadata=_checked(metadata),
@@ -49,6 +53,8 @@ def dataset_create(
         s3_bucket=s3_bucket,
         s3_key=s3_key,
         s3_credentials_name=s3_credentials_name,
+        sql_credentials_name=sql_credentials_name,
+        sql_table=sql_table,
     )
 
 
@@ -70,6 +76,8 @@ def _source_of(dataset: Dataset) -> dict[str, str]:
         "s3_bucket": dataset.s3_bucket,
         "s3_key": dataset.s3_key,
         "s3_credentials_name": dataset.s3_credentials_name,
+        "sql_credentials_name": dataset.sql_credentials_name,
+        "sql_table": dataset.sql_table,
     }
 
 

@@ -246,6 +246,11 @@ LOMAS_COST_CACHE_SECONDS = env_int("LOMAS_COST_CACHE_SECONDS", 3600)
 LOMAS_STATUS_WAIT_SECONDS = env_float("LOMAS_STATUS_WAIT_SECONDS", 10.0)
 # S3 credentials by credentials_name: {"name": {"access_key_id": ..., "secret_access_key": ...}}.
 LOMAS_S3_CREDENTIALS = env_json("LOMAS_S3_CREDENTIALS", {})
+# SQL_DB datasets' database URLs by credentials name: {"name": "postgresql://user:password@host/db"}.
+LOMAS_SQL_CREDENTIALS = env_json("LOMAS_SQL_CREDENTIALS", {})
+# Seconds one SQL statement on a SQL_DB dataset may run (PostgreSQL's statement_timeout): by default
+# a backstop just after the job's time limit, which interrupts the statement first.
+LOMAS_SQL_STATEMENT_TIMEOUT_SECONDS = env_int("LOMAS_SQL_STATEMENT_TIMEOUT_SECONDS", LOMAS_JOB_TIME_LIMIT + 30)
 
 # --- Dex (gRPC user administration) -------------------------------------------
 # Dex's gRPC API as host:port; empty = Dex not configured (the dex_* commands then refuse).
@@ -284,6 +289,12 @@ if not isinstance(LOMAS_S3_CREDENTIALS, dict) or not all(
     raise ImproperlyConfigured(
         "LOMAS_S3_CREDENTIALS must map each credentials_name to {access_key_id, secret_access_key[, region_name]}."
     )
+if not isinstance(LOMAS_SQL_CREDENTIALS, dict) or not all(
+    isinstance(url, str) and url.startswith(("postgresql://", "postgres://")) for url in LOMAS_SQL_CREDENTIALS.values()
+):
+    raise ImproperlyConfigured("LOMAS_SQL_CREDENTIALS must map each credentials name to a postgresql:// URL.")
+if LOMAS_SQL_STATEMENT_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("LOMAS_SQL_STATEMENT_TIMEOUT_SECONDS must be positive.")
 
 # --- Crash resistance -----------------------------------------------------------
 # A started job holds its row, and a real query its user's query slot, under a lease of this many

@@ -179,3 +179,34 @@ def spans() -> Any:
     exporter.clear()
     yield exporter
     exporter.clear()
+
+
+# Datasets stored in PostgreSQL (SQL_DB): a database of the test run's own on the local server.
+SQL_SERVER = "postgresql://postgres@127.0.0.1:5432"
+SQL_SOURCE_DATABASE = f"lomas_test_sql_source_{os.getpid()}"
+SQL_CREDENTIALS_NAME = "source"
+# The URL carries a marker that tests look for in what is shown: it must never appear.
+SQL_SECRET_MARKER = "secret-marker"
+
+
+@pytest.fixture(scope="session")
+def sql_source_database() -> Any:
+    """The database holding the SQL_DB datasets' tables (dropped at the end); skips without a server."""
+    import psycopg
+
+    try:
+        server = psycopg.connect(f"{SQL_SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL server at 127.0.0.1:5432")
+    with server:
+        server.execute(f"CREATE DATABASE {SQL_SOURCE_DATABASE}")
+    yield f"{SQL_SERVER}/{SQL_SOURCE_DATABASE}?application_name={SQL_SECRET_MARKER}"
+    with psycopg.connect(f"{SQL_SERVER}/postgres", autocommit=True) as server:
+        server.execute(f"DROP DATABASE IF EXISTS {SQL_SOURCE_DATABASE} WITH (FORCE)")
+
+
+@pytest.fixture
+def sql_credentials(settings: Any, sql_source_database: str) -> str:
+    """LOMAS_SQL_CREDENTIALS naming the source database as SQL_CREDENTIALS_NAME."""
+    settings.LOMAS_SQL_CREDENTIALS = {SQL_CREDENTIALS_NAME: sql_source_database}
+    return sql_source_database

@@ -32,6 +32,7 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.connectors.local import PathConnector
 
 if TYPE_CHECKING:
+    from datasets.connectors.postgres import PostgresConnector
     from datasets.models import Dataset
 
 FRAMES = FrameCache()
@@ -102,6 +103,9 @@ class CachedConnector(DataConnector):
         self.prepare()  # a new version removes the files of the old one first
         return self.store.file(key=self.key, digest=self._digest, name=name, label=self.label, build=build)
 
+    def sql_table(self) -> "PostgresConnector | None":
+        return self.source_connector.sql_table()
+
     def derived(self, name: str, build: Callable[[pd.DataFrame], Derived]) -> Derived:
         """`build(frame)`, kept in this process's cache and counted as large as the frame."""
         frame = self.get_pandas()
@@ -137,6 +141,12 @@ def get_connector(dataset: "Dataset") -> DataConnector:
                 key=dataset.s3_key,
                 credentials_name=dataset.s3_credentials_name,
                 metadata=dataset.metadata,
+            )
+        case "SQL_DB":
+            from datasets.connectors.postgres import PostgresConnector
+
+            source = PostgresConnector(
+                table=dataset.sql_table, credentials_name=dataset.sql_credentials_name, metadata=dataset.metadata
             )
         case _:
             raise DatasetUnavailable(f"Unknown dataset access type {dataset.access!r}.")

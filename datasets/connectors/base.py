@@ -3,12 +3,15 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 import polars as pl
 
 from lomas.errors import InternalServerError
+
+if TYPE_CHECKING:
+    from datasets.connectors.postgres import PostgresConnector
 
 Derived = TypeVar("Derived")
 
@@ -57,6 +60,10 @@ class DataConnector(ABC):
 
     def fingerprint(self) -> Hashable:
         """A cheap token that changes when the stored data changes (None: the source cannot tell)."""
+        return None
+
+    def sql_table(self) -> "PostgresConnector | None":
+        """The database table the rows live in, where a query can run inside the database (None: load the rows)."""
         return None
 
 

@@ -10,15 +10,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 
 from budgets.models import LedgerEntry
 from budgets.services import budget_grant
 from datasets.connectors.base import DataConnector
+from datasets.connectors.postgres import PostgresConnector, table_write
 from datasets.services import dataset_create
+from lomas.errors import InvalidQuery
 from queries.libraries.smartnoise_sql.adapter import SmartnoiseSqlAdapter
 from queries.libraries.smartnoise_sql.sqlite import TOTAL_MATH_FUNCTIONS
-from tests.conftest import demo_metadata
+from tests.conftest import SQL_CREDENTIALS_NAME, demo_metadata
 
 INT64_MIN, INT64_MAX = "-9223372036854775808", "9223372036854775807"
 # snsql prints a float literal of 1e16 or more with a lowercase exponent it cannot parse again (a free,
@@ -167,3 +170,75 @@ def test_a_construct_under_a_condition_on_one_private_row_answers_as_without_it(
 
     assert matching == not_matching == (200, None, "smartnoise_sql", ["n"])
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).count() == 2
+
+
+# The same constructs on PostgreSQL (a dataset stored there runs its SQL inside the database): the extreme
+# rows in a table, plus a row holding a real NaN (the copy stores NaN as NULL).
+@pytest.fixture
+def extreme_table(sql_credentials: str) -> PostgresConnector:
+    table_write(credentials_name=SQL_CREDENTIALS_NAME, table="extreme_rows", frame=EXTREME_ROWS,
+                metadata=EXTREME_METADATA)  # fmt: skip
+    with psycopg.connect(sql_credentials, autocommit=True) as connection:
+        connection.execute("INSERT INTO extreme_rows (f) VALUES ('NaN')")
+    return PostgresConnector(table="extreme_rows", credentials_name=SQL_CREDENTIALS_NAME, metadata=EXTREME_METADATA)
+
+
+def admitted(query: str, table: PostgresConnector, **body: Any) -> SmartnoiseSqlAdapter | None:
+    """The adapter of a query on the table, once validated (refusals and the database's plan: no row is read),
+    or None if it is refused."""
+    request = {"query_str": query, "epsilon": 1.0, "delta": 1e-5, "mechanisms": {}, "postprocess": False, **body}
+    adapter = SmartnoiseSqlAdapter(body=request, connector=table, metadata=EXTREME_METADATA)
+    try:
+        adapter.validate()
+    except InvalidQuery:
+        return None
+    return adapter
+
+
+def admitted_subset(expressions: list[str], table: PostgresConnector) -> list[str]:
+    """The expressions admitted on the table one by one, found by halving the refused lists."""
+    if admitted(ONE_QUERY.format(evaluated(expressions)), table):
+        return expressions
+    if len(expressions) == 1:
+        return []
+    middle = len(expressions) // 2
+    return admitted_subset(expressions[:middle], table) + admitted_subset(expressions[middle:], table)
+
+
+ONE_QUERY = "SELECT COUNT(*) AS n FROM df WHERE {} >= 0"
+# The families PostgreSQL refuses (before any row is read); it admits some of each other one.
+REFUSED_ON_POSTGRESQL = frozenset(
+    {"ACOS", "ASIN", "ATAN", "ATANH", "COS", "DEGREES", "EXP", "LN", "LOG", "LOG10", "LOG2", "SIN", "SQRT", "TAN",
+     "POWER", "IIF", "PI, RANDOM", *(f"CAST AS {t}" for t in CASTS)}
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ON_EXTREME_ROWS)
+def test_every_construct_admitted_on_postgresql_runs_on_extreme_values(
+    family: str, extreme_table: PostgresConnector
+) -> None:
+    if family in REFUSED_ON_POSTGRESQL:
+        assert admitted(ONE_QUERY.format(evaluated(ON_EXTREME_ROWS[family])), extreme_table) is None
+        return
+    kept = admitted_subset(ON_EXTREME_ROWS[family], extreme_table)
+
+    result = admitted(ONE_QUERY.format(evaluated(kept)), extreme_table).run()
+
+    assert result["df"]["columns"] == ["res_0"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT SUM(i) AS s, AVG(i) AS a, COUNT(i) AS c FROM df",
+        "SELECT s, SUM(i) AS t FROM df GROUP BY s",
+        "SELECT COUNT(DISTINCT s) AS n, SUM(f) AS t, AVG(f) AS m FROM df",
+        "SELECT VARIANCE(f) AS v, STDDEV(f) AS sd FROM df",
+    ],
+)
+def test_aggregates_run_on_extreme_values_in_postgresql(query: str, extreme_table: PostgresConnector) -> None:
+    adapter = admitted(query, extreme_table, epsilon=1e13)
+
+    result = adapter.run()
+
+    assert result["type"] == "smartnoise_sql"

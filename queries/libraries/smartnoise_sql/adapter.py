@@ -27,12 +27,14 @@ from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
 from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
+from queries.libraries.smartnoise_sql import postgres
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat
     from snsql.sql._mechanisms.base import AdditiveNoiseMechanism
     from snsql.sql.private_reader import PrivateReader
+    from snsql.sql.reader.base import SqlReader
     from snsql.sql.reader.pandas import PandasReader
 
 LIBRARY = "smartnoise_sql"
@@ -71,7 +73,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
 
     validate() and cost() use a PrivateReader over no data (they only parse and rewrite);
     run() executes on the dataset's SQLite copy, made total (see sqlite.py), which
-    is built once per process and thread and kept with the frame (see _sql_copy).
+    is built once per process and thread and kept with the frame (see _sql_copy), or,
+    for a dataset stored in PostgreSQL, inside its database (see postgres.py).
     """
 
     library: ClassVar[str] = LIBRARY
@@ -89,10 +92,12 @@ class SmartnoiseSqlAdapter(DPAdapter):
 
     def validate(self) -> None:
         """The mechanisms must be snsql's, the SQL one query on `df` and its columns that snsql can
-        rewrite, and what it sends to SQLite total (else InvalidQuery or ExternalLibraryError)."""
+        rewrite, and what it sends to SQLite total (else InvalidQuery or ExternalLibraryError); in a
+        PostgreSQL dataset, also total there and planned by the database (no row is read)."""
         _ = self._mechanism_map
         _ = self._parsed_query
         _ = self._rewritten
+        _ = self._planned_in_database
 
     def cost(self) -> Cost:
         """snsql's privacy cost of the query: its noisy aggregates composed (get_privacy_cost's
@@ -132,7 +137,7 @@ class SmartnoiseSqlAdapter(DPAdapter):
         for rows in (connector, twin_connector(metadata)):
             cls(body=body, connector=rows, metadata=metadata)._sql_copy()
 
-    def _private_reader(self, sql_copy: PandasReader | None) -> PrivateReader:
+    def _private_reader(self, sql_copy: SqlReader | None) -> PrivateReader:
         """A PrivateReader of this request's privacy over the SQL copy, or over no data (None).
 
         Over no data it can parse, rewrite and cost, and execute nothing.
@@ -147,8 +152,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
         privacy.mechanisms.classes.update(_scale_cached_mechanisms())
         return PrivateReader(sql_copy or SqlReader(Engine.PANDAS), self._snsql_metadata, privacy=privacy)
 
-    def _sql_copy(self) -> PandasReader:
-        """snsql's SQLite copy of the rows (PandasReader), made total.
+    def _sql_copy(self) -> SqlReader:
+        """snsql's SQLite copy of the rows (PandasReader), made total, or a reader of the PostgreSQL table.
 
         For a source with a machine copy it is the version's SQLite file, shared (see sqlite.py).
         Otherwise building it (the frame loaded into an in-memory SQLite database) is the slow part, and it
@@ -157,6 +162,8 @@ class SmartnoiseSqlAdapter(DPAdapter):
         per-process cache. It is per thread, because each thread opens its own connection to an
         in-memory database.
         """
+        if (table := self.connector.sql_table()) is not None:
+            return postgres.postgres_reader(table)
         name = f"snsql-{metadata_digest(self._snsql_metadata)}-thread-{_thread_number()}"
         if not isinstance(self.connector, DummyConnector):
             shared = sql_file_reader(self.connector, self._snsql_metadata)
@@ -189,6 +196,17 @@ class SmartnoiseSqlAdapter(DPAdapter):
         if (reason := refusal(subquery)) is not None:
             raise InvalidQuery(reason)
         return reader, subquery
+
+    @cached_property
+    def _planned_in_database(self) -> bool:
+        """For a dataset in PostgreSQL: the subquery is total there and planned (see postgres.py)."""
+        table = self.connector.sql_table()
+        if table is not None:
+            subquery = self._rewritten[1]
+            if (reason := postgres.refusal(subquery)) is not None:
+                raise InvalidQuery(reason)
+            postgres.check_plan(table, subquery)
+        return True
 
     @cached_property
     def _snsql_metadata(self) -> dict[str, Any]:

@@ -213,14 +213,22 @@ REFUSED_ON_POSTGRESQL = frozenset(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("family", ON_EXTREME_ROWS)
+# POWER is refused on PostgreSQL, so its literals (the largest floats) would only make every family a mix of
+# refused and admitted expressions to sort out; the table's float column holds ±1e308 and ±inf instead.
+ON_POSTGRESQL = constructs(
+    ["i", "f", "s", *(literal for literal in LITERALS if not literal.startswith("POWER"))],
+    ["i", "f", "s", "NULL", INT64_MIN, "0", "-1"],
+)
+
+
+@pytest.mark.parametrize("family", ON_POSTGRESQL)
 def test_every_construct_admitted_on_postgresql_runs_on_extreme_values(
     family: str, extreme_table: PostgresConnector
 ) -> None:
     if family in REFUSED_ON_POSTGRESQL:
-        assert admitted(ONE_QUERY.format(evaluated(ON_EXTREME_ROWS[family])), extreme_table) is None
+        assert admitted(ONE_QUERY.format(evaluated(ON_POSTGRESQL[family])), extreme_table) is None
         return
-    kept = admitted_subset(ON_EXTREME_ROWS[family], extreme_table)
+    kept = admitted_subset(ON_POSTGRESQL[family], extreme_table)
 
     result = admitted(ONE_QUERY.format(evaluated(kept)), extreme_table).run()
 

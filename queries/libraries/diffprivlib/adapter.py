@@ -17,8 +17,9 @@ import math
 import pickle
 import re
 import warnings
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -35,6 +36,7 @@ from queries.libraries.diffprivlib.release import dp_score, released_pipeline
 if TYPE_CHECKING:  # diffprivlib and scikit-learn are imported where used: web processes never load them
     from diffprivlib import BudgetAccountant
     from sklearn.pipeline import Pipeline
+    from threadpoolctl import ThreadpoolController
 
 LIBRARY = "diffprivlib"
 DPL_TYPE = "_dpl_type:"
@@ -293,13 +295,14 @@ class DiffPrivLibAdapter(DPAdapter):
     def run(self) -> dict[str, Any]:
         """The DP score on the test rows and the fitted pipeline stripped to its released attributes, pickled."""
         pipeline, accountant, test = self._fit()
-        score = dp_score(
-            pipeline,
-            self._frame(test),
-            test.targets,
-            epsilon=self._model_cost[0],
-            target_bounds=self._target_bounds if self._last_model == "LinearRegression" else [],
-        )
+        with _one_blas_thread():
+            score = dp_score(
+                pipeline,
+                self._frame(test),
+                test.targets,
+                epsilon=self._model_cost[0],
+                target_bounds=self._target_bounds if self._last_model == "LinearRegression" else [],
+            )
         classes = np.array(self._classes) if self._last_model in CLASSIFIERS else None
         released = released_pipeline(pipeline, classes=classes, accountant=accountant)
         model = base64.b64encode(pickle.dumps(released)).decode("ascii")
@@ -317,7 +320,7 @@ class DiffPrivLibAdapter(DPAdapter):
         pipeline = build_pipeline(self._steps, accountant=accountant)
         if max_iterations is not None:
             _limit_iterations(pipeline, max_iterations)
-        with warnings.catch_warnings(), self.library_errors(FIT_FAILED):
+        with warnings.catch_warnings(), self.library_errors(FIT_FAILED), _one_blas_thread():
             warnings.simplefilter("error", PrivacyLeakWarning)
             try:
                 pipeline.fit(self._frame(train), train.targets)
@@ -618,6 +621,19 @@ def _limit_iterations(pipeline: Pipeline, iterations: int) -> None:
         max_iter = getattr(model, "max_iter", None)
         if isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter > iterations:
             model.max_iter = iterations
+
+
+def _one_blas_thread() -> AbstractContextManager[Any]:
+    """BLAS limited to one thread: a fit's matrices are a few columns wide, too narrow for threads to
+    help, and a second thread spinning beside it more than doubles a small fit's time (PENGUIN's)."""
+    return _blas_threads().limit(limits=1, user_api="blas")
+
+
+@cache
+def _blas_threads() -> ThreadpoolController:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _throwaway_accountant() -> BudgetAccountant:

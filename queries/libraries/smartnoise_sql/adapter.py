@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -161,9 +162,19 @@ class SmartnoiseSqlAdapter(DPAdapter):
         return make_total(PandasReader(conn=frame, metadata=self._snsql_metadata))
 
     @cached_property
+    def _request_key(self) -> tuple[Hashable, ...]:
+        """What the parse and the rewrite are functions of: the request and the metadata (public inputs)."""
+        mechanisms = tuple(sorted(self.mechanisms.items()))
+        return (self.query_str, self.epsilon, self.delta, mechanisms, metadata_digest(self._snsql_metadata))
+
+    @cached_property
     def _rewritten(self) -> tuple[PrivateReader, Any]:
         """A PrivateReader over no data and the SQL it would send to SQLite (its rewritten subquery),
-        once checked to be total there."""
+        once checked to be total there: worked out by the twin, and reused by the real run of the same
+        request (`remembered`)."""
+        return remembered(("snsql-rewritten", *self._request_key), self._rewrite)
+
+    def _rewrite(self) -> tuple[PrivateReader, Any]:
         reader = self._private_reader(None)
         with self.library_errors(COST_FAILED):
             subquery, _ = reader._rewrite_ast(self._parsed_query)
@@ -194,7 +205,11 @@ class SmartnoiseSqlAdapter(DPAdapter):
 
     @cached_property
     def _parsed_query(self) -> Any:
-        """The query parsed against the dataset's snsql metadata (no data is read)."""
+        """The query parsed against the dataset's snsql metadata (no data is read), once per request:
+        executing it reads the tree and rewrites a copy (snsql re-parses its text)."""
+        return remembered(("snsql-parsed", *self._request_key), self._parse)
+
+    def _parse(self) -> Any:
         from snsql.metadata import Metadata
         from snsql.sql.parse import QueryParser
 

@@ -287,3 +287,23 @@ def test_dummy_queries_run_on_the_seeded_dummy_frame() -> None:
 
     assert cost.epsilon == 30.0
     assert list(frame.columns) == ["Sex", "n", "a"]
+
+
+def test_the_real_run_reuses_the_parse_and_rewrite_of_its_twin_in_the_same_request_only() -> None:
+    from queries.libraries.base import request_scope, twin_connector
+
+    with request_scope():
+        twin = adapter(GROUPED_COUNT, connector=twin_connector(load("penguin")), postprocess=True)
+        twin.cost()
+        twin.rehearse()
+        real = adapter(GROUPED_COUNT, postprocess=True)
+        frame = frame_of(real.run())
+        assert real._parsed_query is twin._parsed_query
+        assert real._rewritten is twin._rewritten
+        assert adapter(GROUPED_COUNT, epsilon=0.5)._rewritten is not twin._rewritten
+    with request_scope():
+        next_request = adapter(GROUPED_COUNT, postprocess=True)
+        next_request.validate()
+    assert next_request._parsed_query is not twin._parsed_query
+    assert next_request._rewritten is not twin._rewritten
+    assert sorted(frame["species"]) == ["Adelie", "Chinstrap", "Gentoo"]

@@ -307,3 +307,42 @@ def test_the_real_run_reuses_the_parse_and_rewrite_of_its_twin_in_the_same_reque
     assert next_request._parsed_query is not twin._parsed_query
     assert next_request._rewritten is not twin._rewritten
     assert sorted(frame["species"]) == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "contributions", "epsilon"),
+    [
+        (0.0, 1.0, 1, 0.5),
+        (1000.0, 100000.0, 1, 0.25),
+        (-5.0, 3.0, 2, 1.0),
+        (-10.0, -2.0, 3, 0.1),
+        (30.0, 65.0, 1, 0.333),
+    ],
+)
+def test_the_laplace_scale_is_one_opendp_accepts_and_snsqls_within_2e_8(
+    lower: float, upper: float, contributions: int, epsilon: float
+) -> None:
+    import opendp.prelude as dp
+    from snsql import Mechanism
+    from snsql.sql._mechanisms import Laplace
+
+    from queries.libraries.smartnoise_sql.adapter import _scale_cached_mechanisms
+
+    searched = Laplace(epsilon, lower=lower, upper=upper, max_contrib=contributions).scale
+    scale = _scale_cached_mechanisms()[Mechanism.laplace](
+        epsilon, lower=lower, upper=upper, max_contrib=contributions
+    ).scale
+
+    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
+    bounded_sum = (domain, dp.symmetric_distance()) >> dp.t.then_clamp(bounds=(lower, upper)) >> dp.t.then_sum()
+    assert (bounded_sum >> dp.m.then_laplace(scale)).check(contributions, epsilon)
+    assert searched <= scale <= searched * (1 + 2e-8)
+
+
+def test_bounds_snsql_refuses_are_still_refused_by_its_search() -> None:
+    from snsql import Mechanism
+
+    from queries.libraries.smartnoise_sql.adapter import _scale_cached_mechanisms
+
+    with pytest.raises(ValueError, match="Noise scale is too large"):
+        _scale_cached_mechanisms()[Mechanism.laplace](1.0, lower=0.0, upper=1e300, max_contrib=1)

@@ -175,7 +175,7 @@ def test_mean_and_median_imputation_fill_with_the_metadata_midpoint_not_a_privat
             prepared, usable = adapter(
                 SCALER, LOGISTIC, connector=FrameConnector(data), imputer_strategy=strategy
             )._prepared(data)
-            fills.append(prepared.loc[0, "body_mass_g"])
+            fills.append(prepared.features[0, FEATURES.index("body_mass_g")])
             assert usable.all()
         assert fills == [4500.0, 4500.0]  # (2000 + 7000) / 2, from the metadata
 

@@ -399,8 +399,9 @@ def test_imputation_keeps_every_training_position_and_drop_removes_incomplete_ro
     kept = adapter(targets=["sex"], imputer_strategy=strategy)
     dropped = adapter(targets=["sex"], imputer_strategy="drop")
 
-    assert len(kept._parts(frame)[0]) == train_rows
-    assert len(dropped._parts(frame)[0]) < train_rows
+    # The training part adds one public row per declared sex.
+    assert len(kept._parts(frame)[0].features) == train_rows + 2
+    assert len(dropped._parts(frame)[0].features) < train_rows + 2
 
 
 def test_metadata_constants_fill_numbers_and_labels() -> None:
@@ -422,7 +423,7 @@ def test_metadata_constants_fill_numbers_and_labels() -> None:
         probe = DiffPrivLibAdapter(body=body, connector=FrameConnector(frame), metadata=metadata)
         prepared, usable = probe._prepared(frame)
         assert usable.all()
-        filled[strategy] = prepared.loc[3].tolist()
+        filled[strategy] = [*prepared.features[3], prepared.targets[3]]
 
     # The midpoint of the bounds (mean, median), the first declared category (most_frequent), the first class.
     assert filled["mean"] == filled["median"] == [5.0, 5.0, "a"]

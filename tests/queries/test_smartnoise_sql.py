@@ -287,3 +287,62 @@ def test_dummy_queries_run_on_the_seeded_dummy_frame() -> None:
 
     assert cost.epsilon == 30.0
     assert list(frame.columns) == ["Sex", "n", "a"]
+
+
+def test_the_real_run_reuses_the_parse_and_rewrite_of_its_twin_in_the_same_request_only() -> None:
+    from queries.libraries.base import request_scope, twin_connector
+
+    with request_scope():
+        twin = adapter(GROUPED_COUNT, connector=twin_connector(load("penguin")), postprocess=True)
+        twin.cost()
+        twin.rehearse()
+        real = adapter(GROUPED_COUNT, postprocess=True)
+        frame = frame_of(real.run())
+        assert real._parsed_query is twin._parsed_query
+        assert real._rewritten is twin._rewritten
+        assert adapter(GROUPED_COUNT, epsilon=0.5)._rewritten is not twin._rewritten
+    with request_scope():
+        next_request = adapter(GROUPED_COUNT, postprocess=True)
+        next_request.validate()
+    assert next_request._parsed_query is not twin._parsed_query
+    assert next_request._rewritten is not twin._rewritten
+    assert sorted(frame["species"]) == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "contributions", "epsilon"),
+    [
+        (0.0, 1.0, 1, 0.5),
+        (1000.0, 100000.0, 1, 0.25),
+        (-5.0, 3.0, 2, 1.0),
+        (-10.0, -2.0, 3, 0.1),
+        (30.0, 65.0, 1, 0.333),
+    ],
+)
+def test_the_laplace_scale_is_one_opendp_accepts_and_snsqls_within_2e_8(
+    lower: float, upper: float, contributions: int, epsilon: float
+) -> None:
+    import opendp.prelude as dp
+    from snsql import Mechanism
+    from snsql.sql._mechanisms import Laplace
+
+    from queries.libraries.smartnoise_sql.adapter import _scale_cached_mechanisms
+
+    searched = Laplace(epsilon, lower=lower, upper=upper, max_contrib=contributions).scale
+    scale = _scale_cached_mechanisms()[Mechanism.laplace](
+        epsilon, lower=lower, upper=upper, max_contrib=contributions
+    ).scale
+
+    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
+    bounded_sum = (domain, dp.symmetric_distance()) >> dp.t.then_clamp(bounds=(lower, upper)) >> dp.t.then_sum()
+    assert (bounded_sum >> dp.m.then_laplace(scale)).check(contributions, epsilon)
+    assert searched <= scale <= searched * (1 + 2e-8)
+
+
+def test_bounds_snsql_refuses_are_still_refused_by_its_search() -> None:
+    from snsql import Mechanism
+
+    from queries.libraries.smartnoise_sql.adapter import _scale_cached_mechanisms
+
+    with pytest.raises(ValueError, match="Noise scale is too large"):
+        _scale_cached_mechanisms()[Mechanism.laplace](1.0, lower=0.0, upper=1e300, max_contrib=1)

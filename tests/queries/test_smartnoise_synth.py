@@ -376,3 +376,26 @@ def test_nb_samples_is_capped_by_configuration(settings):
     assert not request.is_valid()
     assert request.errors["nb_samples"] == ["Ensure this value is at most 1000."]
     assert QueryRequest(data=body("mwem", nb_samples=1000)).is_valid()
+
+
+def test_aim_converts_its_epsilon_and_delta_to_rho_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real fit reuses the rho the twin's rehearsal found (public inputs), and the next request finds it again."""
+    import snsynth.utils
+
+    from queries.libraries.base import request_scope
+
+    searches = []
+    search = snsynth.utils.dp.binary_search_param
+    monkeypatch.setattr(snsynth.utils.dp, "binary_search_param", lambda *a, **k: searches.append(1) or search(*a, **k))
+    request = {"select_cols": ["species", "sex"], "synth_params": {"rounds": 2}}
+    with request_scope():
+        twin = adapter("aim", connector=DummyConnector(load("penguin"), 100, 0), **request)
+        twin.rehearse()
+        rehearsed = len(searches)
+        samples = samples_of(adapter("aim", **request).run())
+    assert rehearsed > 0
+    assert len(searches) == rehearsed
+    assert set(samples.columns) == {"species", "sex"}
+    with request_scope():
+        twin.rehearse()
+    assert len(searches) == 2 * rehearsed

@@ -17,8 +17,9 @@ import math
 import pickle
 import re
 import warnings
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,7 @@ from queries.libraries.diffprivlib.release import dp_score, released_pipeline
 if TYPE_CHECKING:  # diffprivlib and scikit-learn are imported where used: web processes never load them
     from diffprivlib import BudgetAccountant
     from sklearn.pipeline import Pipeline
+    from threadpoolctl import ThreadpoolController
 
 LIBRARY = "diffprivlib"
 DPL_TYPE = "_dpl_type:"
@@ -294,19 +296,20 @@ class DiffPrivLibAdapter(DPAdapter):
     def run(self) -> dict[str, Any]:
         """The DP score on the test rows and the fitted pipeline stripped to its released attributes, pickled."""
         pipeline, accountant, test = self._fit()
-        score = dp_score(
-            pipeline,
-            test[self.feature_columns],
-            self._targets(test),
-            epsilon=self._model_cost[0],
-            target_bounds=self._target_bounds if self._last_model == "LinearRegression" else [],
-        )
+        with _one_blas_thread():
+            score = dp_score(
+                pipeline,
+                self._frame(test),
+                test.targets,
+                epsilon=self._model_cost[0],
+                target_bounds=self._target_bounds if self._last_model == "LinearRegression" else [],
+            )
         classes = np.array(self._classes) if self._last_model in CLASSIFIERS else None
         released = released_pipeline(pipeline, classes=classes, accountant=accountant)
         model = base64.b64encode(pickle.dumps(released)).decode("ascii")
         return {"type": LIBRARY, "score": score, "model": model}
 
-    def _fit(self, *, max_iterations: int | None = None) -> tuple[Pipeline, BudgetAccountant, pd.DataFrame]:
+    def _fit(self, *, max_iterations: int | None = None) -> tuple[Pipeline, BudgetAccountant, Rows]:
         """The pipeline fitted on the padded training rows, its accountant (checked to hold exactly the
         cost) and the test rows; a PrivacyLeakWarning is an error."""
         from diffprivlib import BudgetAccountant
@@ -314,15 +317,14 @@ class DiffPrivLibAdapter(DPAdapter):
 
         self.validate()
         train, test = self._parts(self.connector.get_pandas())
-        train = self._padded(train)
         accountant = BudgetAccountant()
         pipeline = build_pipeline(self._steps, accountant=accountant)
         if max_iterations is not None:
             _limit_iterations(pipeline, max_iterations)
-        with warnings.catch_warnings(), self.library_errors(FIT_FAILED):
+        with warnings.catch_warnings(), self.library_errors(FIT_FAILED), _one_blas_thread():
             warnings.simplefilter("error", PrivacyLeakWarning)
             try:
-                pipeline.fit(train[self.feature_columns], self._targets(train))
+                pipeline.fit(self._frame(train), train.targets)
             except PrivacyLeakWarning as warning:
                 raise ExternalLibraryError(
                     f"PrivacyLeakWarning: {warning}. Lomas server cannot fit pipeline on data, "
@@ -524,58 +526,96 @@ class DiffPrivLibAdapter(DPAdapter):
         low, high = self._column_bounds(name)
         return (low + high) / 2
 
-    def _parts(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Training and test rows: split by position, as scikit-learn's train_test_split, of the prepared rows.
+    def _parts(self, frame: pd.DataFrame) -> tuple[Rows, Rows]:
+        """Training and test rows of the prepared rows, the training part padded with the public rows
+        (`_public_rows`).
 
-        Preparing is row by row (clip, impute, drop), so a row's part depends on its position alone.
+        The test part is `ceil(test_size · rows)` positions drawn with the request's seed, and preparing is
+        row by row (clip, impute, drop), so a row's part depends on its position alone. The rows keep their
+        order (every model but a forest fits a sum over rows; a forest, which gives each tree a run of
+        consecutive rows, gets its training rows shuffled).
         """
         prepared, usable = self._prepared(frame)
-        order = np.random.RandomState(self.seed).permutation(len(frame))
-        test_rows = math.ceil(self.test_size * len(frame))
-        train, test = order[test_rows:], order[:test_rows]
-        return prepared.iloc[train[usable[train]]], prepared.iloc[test[usable[test]]]
+        generator = np.random.default_rng(self.seed)
+        in_test = np.zeros(len(frame), dtype=bool)
+        in_test[generator.choice(len(frame), math.ceil(self.test_size * len(frame)), replace=False)] = True
+        train, test = np.flatnonzero(usable & ~in_test), np.flatnonzero(usable & in_test)
+        if any(step.model == "RandomForestClassifier" for step in self._steps):
+            train = generator.permutation(train)
+        return prepared.take(train, padding=self._public_rows(len(train))), prepared.take(test)
 
-    def _prepared(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    def _prepared(self, frame: pd.DataFrame) -> tuple[Rows, np.ndarray]:
         """Features as floats clipped to their bounds, targets likewise (or kept as labels), imputed;
         and which rows are usable (complete under `drop`, with a declared class for a classifier)."""
         dropping = self.imputer_strategy == "drop"
         usable = np.ones(len(frame), dtype=bool)
-        columns: dict[str, Any] = {}
-        for name in [*self.feature_columns, *self._used_targets]:
-            if name in self._used_targets and self._last_model in CLASSIFIERS:
-                labels = frame[name].astype(object)
-                missing = labels.isna().to_numpy()
-                labels = labels.where(~missing, self._fill_value(name))
-                usable &= labels.isin(self._classes).to_numpy() & ~(missing & dropping)
-                columns[name] = labels.to_numpy()
-            else:
-                values = np.clip(frame[name].to_numpy(dtype="float64", na_value=np.nan), *self._column_bounds(name))
-                missing = np.isnan(values)
-                usable &= ~(missing & dropping)
-                columns[name] = np.where(missing, self._fill_value(name), values)
-        return pd.DataFrame(columns), usable
-
-    def _padded(self, train: pd.DataFrame) -> pd.DataFrame:
-        """The training rows and public rows at the centre of the bounds: one per class of a classifier,
-        then as many as the steps need to reach their fewest rows."""
-        centre = {name: sum(self._column_bounds(name)) / 2 for name in self.feature_columns}
-        targets = {name: self._fill_value(name) for name in self._used_targets}
-        labels = self._classes if self._last_model in CLASSIFIERS else []
-        public = [{**centre, **targets, **({self._used_targets[0]: label} if labels else {})} for label in labels]
-        fillers = max(0, self._minimum_train_rows - len(train) - len(public))
-        public += [{**centre, **targets}] * fillers
-        if not public:
-            return train
-        return pd.concat([train, pd.DataFrame(public, columns=train.columns)], ignore_index=True)
-
-    def _targets(self, part: pd.DataFrame) -> Any:
-        """The part's targets as scikit-learn expects them: one column as a 1-d array, several as 2-d."""
+        features = np.empty((len(frame), len(self.feature_columns)))
+        for position, name in enumerate(self.feature_columns):
+            features[:, position], missing = self._clipped(frame[name])
+            usable &= ~(missing & dropping)
         if not self._used_targets:
-            return None
+            return Rows(features, None), usable
         if self._last_model in CLASSIFIERS:
-            return np.array(part[self._used_targets[0]].tolist())
-        values = part[self._used_targets].to_numpy(dtype="float64")
-        return values.ravel() if values.shape[1] == 1 else values
+            [name] = self._used_targets
+            missing = frame[name].isna().to_numpy()
+            codes = np.where(missing, 0, pd.Index(self._classes).get_indexer(frame[name]))  # a gap gets classes[0]
+            usable &= (codes >= 0) & ~(missing & dropping)
+            return Rows(features, np.asarray(self._classes)[np.maximum(codes, 0)]), usable
+        targets = np.empty((len(frame), len(self._used_targets)))
+        for position, name in enumerate(self._used_targets):
+            targets[:, position], missing = self._clipped(frame[name])
+            usable &= ~(missing & dropping)
+        return Rows(features, targets[:, 0] if len(self._used_targets) == 1 else targets), usable
+
+    def _clipped(self, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """A number column as floats clipped to its bounds, its gaps filled (`_fill_value`); and where the gaps were."""
+        values = np.clip(column.to_numpy(dtype="float64", na_value=np.nan), *self._column_bounds(str(column.name)))
+        missing = np.isnan(values)
+        return np.where(missing, self._fill_value(str(column.name)), values), missing
+
+    def _public_rows(self, train_rows: int) -> Rows:
+        """Public rows at the centre of the bounds: one per class of a classifier, then as many as the steps
+        need to reach their fewest rows with the `train_rows` training rows."""
+        labels = self._classes if self._last_model in CLASSIFIERS else []
+        count = len(labels) + max(0, self._minimum_train_rows - train_rows - len(labels))
+        features = np.tile([sum(self._column_bounds(name)) / 2 for name in self.feature_columns], (count, 1))
+        if not self._used_targets:
+            return Rows(features, None)
+        fills = [self._fill_value(name) for name in self._used_targets]
+        if labels:
+            return Rows(features, np.asarray([*labels, *fills * (count - len(labels))]))
+        targets = np.tile(fills, (count, 1))
+        return Rows(features, targets[:, 0] if len(fills) == 1 else targets)
+
+    def _frame(self, rows: Rows) -> pd.DataFrame:
+        """The rows' features as the frame the pipeline is fitted and scored on (their names kept), without a copy."""
+        return pd.DataFrame(rows.features, columns=self.feature_columns, copy=False)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Prepared rows: the features as a float matrix (one column per feature, in C order, as scikit-learn
+    reads it without a copy) and the targets (one column as a 1-d array, several as 2-d; None without)."""
+
+    features: np.ndarray
+    targets: np.ndarray | None
+
+    def take(self, positions: np.ndarray, *, padding: Rows | None = None) -> Rows:
+        """The rows at `positions`, in order, then `padding`'s rows, each array copied once."""
+        features = _take(self.features, positions, None if padding is None else padding.features)
+        if self.targets is None:
+            return Rows(features, None)
+        return Rows(features, _take(self.targets, positions, None if padding is None else padding.targets))
+
+
+def _take(values: np.ndarray, positions: np.ndarray, padding: np.ndarray | None) -> np.ndarray:
+    """values[positions] followed by `padding` (of the same dtype: both follow from the metadata alone)."""
+    if padding is None:
+        return values[positions]
+    taken = np.empty((len(positions) + len(padding), *values.shape[1:]), dtype=values.dtype)
+    np.take(values, positions, axis=0, out=taken[: len(positions)])
+    taken[len(positions) :] = padding
+    return taken
 
 
 def _accepted_parameters(model_name: str) -> set[str]:
@@ -590,6 +630,19 @@ def _limit_iterations(pipeline: Pipeline, iterations: int) -> None:
         max_iter = getattr(model, "max_iter", None)
         if isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter > iterations:
             model.max_iter = iterations
+
+
+def _one_blas_thread() -> AbstractContextManager[Any]:
+    """BLAS limited to one thread: a fit's matrices are a few columns wide, too narrow for threads to
+    help, and a second thread spinning beside it more than doubles a small fit's time (PENGUIN's)."""
+    return _blas_threads().limit(limits=1, user_api="blas")
+
+
+@cache
+def _blas_threads() -> ThreadpoolController:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _throwaway_accountant() -> BudgetAccountant:

@@ -24,7 +24,7 @@ import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,7 +37,7 @@ from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
-from queries.libraries.base import Cost, DPAdapter
+from queries.libraries.base import Cost, DPAdapter, remembered
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
     from snsynth.transform.base import ColumnTransformer
@@ -379,6 +379,7 @@ class SmartnoiseSynthAdapter(DPAdapter):
         """A synthesizer fitted on this adapter's rows (a rehearsal: with the least work)."""
         from snsynth import Synthesizer
 
+        _remember_rho()
         kwargs = {**self._synth_kwargs, **(REHEARSAL_PARAMS.get(self.synth_name, {}) if rehearsal else {})}
         with self.library_errors("Error creating model: {reason}"):  # depends only on the request
             model = Synthesizer.create(synth=self.synth_name, epsilon=self.epsilon, **kwargs)
@@ -790,13 +791,34 @@ def _transformer_from_spec(column: str, spec: Any) -> ColumnTransformer:
         raise InvalidQuery(f"constraints['{column}']: {type(exc).__name__}: {exc}") from exc
 
 
+@cache
+def _remember_rho() -> None:
+    """AIM's and MST's conversion of (epsilon, delta) to a zCDP rho, worked out once per request.
+
+    It is a binary search of OpenDP measurements (a few hundred ms), run by the twin's rehearsal and
+    again by the real fit; it is a function of the request's epsilon and delta alone (public inputs),
+    so the real fit looks it up (`remembered`: never across requests).
+    """
+    from snsynth import utils
+    from snsynth.aim import aim
+    from snsynth.mst import mst
+
+    search = utils.cdp_rho
+
+    def cdp_rho(epsilon: float, delta: float, max_contrib: int = 1) -> float:
+        key = ("snsynth-cdp-rho", epsilon, delta, max_contrib)
+        return remembered(key, lambda: search(epsilon, delta, max_contrib))
+
+    aim.cdp_rho = mst.cdp_rho = cdp_rho
+
+
 @contextmanager
 def _mst_public_total(model: Any, rows: int, *, estimate: bool) -> Iterator[None]:
     """MST's steps (measure the 1-way marginals, compress, select a tree, measure it, estimate) with the
     published row count as the known total: smartnoise-synth gives its estimation the private row count.
     Without `estimate` (a rehearsal), the fit stops where the measurements would start."""
     from mbi import estimation, marginal_oracles
-    from snsynth.utils import cdp_rho
+    from snsynth.mst.mst import cdp_rho
 
     def mst(data: Any, epsilon: float, delta: float) -> None:
         if not estimate:

@@ -26,6 +26,12 @@ LOMAS_CLIENT_GRANTS = frozenset(
 )
 
 
+# The grants a public client may use with its empty secret in a Basic header.
+PUBLIC_CLIENT_GRANTS = frozenset(
+    {AbstractApplication.GRANT_DEVICE_CODE, AbstractApplication.GRANT_PASSWORD, "refresh_token"}
+)
+
+
 class LomasOAuth2Validator(OAuth2Validator):
     """Allows lomas_client every grant it uses; puts the lomas identity in the claims."""
 
@@ -35,13 +41,14 @@ class LomasOAuth2Validator(OAuth2Validator):
         """Client authentication needs a secret: a public client (lomas_client has none) never passes it.
 
         The toolkit would accept a public client's empty secret, so that `client_id=lomas_client` alone
-        opened the token introspection endpoint; public clients still pass where the toolkit exempts them
-        (the device-code grant) and use the grants that need no client authentication.
+        opened the token introspection endpoint; public clients still pass on the grants that need no
+        client authentication (device code, password and refresh token: Swagger UI sends the client id
+        in a Basic header with an empty secret) and nowhere else.
         """
         if not super().authenticate_client(request, *args, **kwargs):
             return False
         return request.client.client_type == AbstractApplication.CLIENT_CONFIDENTIAL or (
-            request.grant_type == AbstractApplication.GRANT_DEVICE_CODE
+            request.grant_type in PUBLIC_CLIENT_GRANTS
         )
 
     def validate_grant_type(

@@ -558,6 +558,13 @@ class DatasetWithBudgetAdmin(DatasetAdmin):
 
     readonly_fields = (*DatasetAdmin.readonly_fields, "total_budget_text")
 
+    def get_fieldsets(self, request: HttpRequest, obj: Dataset | None = None) -> list[tuple[str | None, dict]]:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        (title, options), *rest = fieldsets
+        return [(title, {**options, "fields": (*options["fields"], "total_budget_text")}), *rest]
+
     @admin.display(description="total budget (all researchers together)")
     def total_budget_text(self, dataset: Dataset) -> str:
         return total_budget_text(dataset) if dataset.pk is not None else "-"

@@ -97,8 +97,8 @@ def test_a_budget_added_inline_is_granted_through_the_audited_service(admin_clie
 def test_inline_budgets_show_spent_and_remaining_and_refuse_initial_below_spent(admin_client, alice, penguin):
     budget_charge(user=alice, dataset=penguin, epsilon=4, delta=0, job_uid=uuid4())
     page = " ".join(admin_client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode().split())
-    assert '<td class="field-spent_epsilon_text"> <p>4</p> </td>' in page
-    assert '<td class="field-remaining_epsilon_text"> <p>6</p> </td>' in page
+    amount = '<td class="field-{}_epsilon_text"> <p><span class="lomas-amount" title="{}">{}</span></p> </td>'
+    assert amount.format("spent", 4, 4) in page and amount.format("remaining", 6, 6) in page
 
     budget = Budget.objects.get(user=alice)
     response = change_user(admin_client, alice, **{"budgets-0-initial_epsilon": "3"})

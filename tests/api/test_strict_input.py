@@ -73,7 +73,7 @@ def test_delta_of_one_or_more_is_400(alice_api, submit, route, body):
         "type": "InvalidQueryException",
         "message": "Invalid request: delta: Ensure this value is less than 1.",
     }
-    assert not LedgerEntry.objects.exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE).exists()
 
 
 def test_integer_epsilon_is_a_number(alice_api, submit):

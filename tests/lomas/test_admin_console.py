@@ -44,7 +44,7 @@ def test_budget_page_and_ledger_show_short_amounts_never_28_places(admin_client,
         assert "1.235e-5" in page
     assert 'title="0.5">0.5</span>' in pages[0] and 'title="0.000012345678">1.235e-5</span>' in pages[0]
     assert 'title="9.5">9.5</span>' in pages[0]  # remaining ε
-    entry = LedgerEntry.objects.get()
+    entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.CHARGE)
     detail = admin_client.get(f"/admin/budgets/ledgerentry/{entry.pk}/change/").content.decode()
     title = detail[detail.index("<title>") : detail.index("</title>")]
     assert TWENTY_EIGHT_PLACES not in title and "ε 0.5, δ 1.235e-5" in title
@@ -126,10 +126,14 @@ def test_a_collected_job_stays_listed_and_a_second_poll_still_answers_404(admin_
     assert uid in page and "icon-yes.svg" in page
 
 
-def test_deleting_a_spent_budget_says_why_it_is_refused(admin_client, charged):
+def test_deleting_a_revoked_budget_again_says_why_it_is_refused(admin_client, charged):
     budget, _ = charged
+    assert admin_client.post(f"/admin/budgets/budget/{budget.pk}/delete/", {"post": "yes"}).status_code == 302
     response = admin_client.get(f"/admin/budgets/budget/{budget.pk}/delete/", follow=True)
     page = response.content.decode()
     assert response.status_code == 200 and "permission" not in page.lower().split("</header>")[-1]
-    assert "Not deleted: the budget of Alice on PENGUIN has ε 0.5 and δ 1.235e-5 spent" in page
+    assert (
+        "Not deleted: the access of Alice to PENGUIN is already revoked; its budget (ε 0.5 and δ 1.235e-5 spent)"
+        in page
+    )
     assert budget.__class__.objects.filter(pk=budget.pk).exists()

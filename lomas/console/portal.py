@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from budgets.models import Budget
-from budgets.selectors import access_check, budget_list_for_user
+from budgets.selectors import access_check, budget_list_for_user, dataset_budget_to_wire
 from datasets.dummy import make_dummy_frame
 from datasets.models import Dataset
 from datasets.selectors import dummy_check_rows
@@ -63,6 +63,7 @@ class DatasetPanel:
     spent_delta: str
     remaining_epsilon: str
     remaining_delta: str
+    dataset_cap: str
     columns: list[ColumnRow]
     archives: list[ArchiveRow]
 
@@ -114,8 +115,20 @@ def _panel(budget: Budget) -> DatasetPanel:
         spent_delta=amount_text(budget.spent_delta),
         remaining_epsilon=amount_text(budget.remaining_epsilon),
         remaining_delta=amount_text(budget.remaining_delta),
+        dataset_cap=_dataset_cap_text(dataset),
         columns=[_column_row(column) for column in dataset.metadata["tableSchema"]["columns"]],
         archives=[_archive_row(record) for record in reversed(archives)],
+    )
+
+
+def _dataset_cap_text(dataset: Dataset) -> str:
+    """The dataset-wide cap over all researchers together and what it leaves, or that there is none."""
+    total = dataset_budget_to_wire(dataset=dataset)
+    if total["epsilon"] is None:
+        return "none: only your own budget limits your queries"
+    return (
+        f"ε {total['epsilon']:g} and δ {total['delta']:g} for all researchers together, "
+        f"of which ε {total['remaining_epsilon']:g} and δ {total['remaining_delta']:g} remain"
     )
 
 

@@ -4,10 +4,12 @@ import csv
 import html
 import io
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from django.test import Client
 
+from budgets.services import budget_charge, dataset_budget_set
 from datasets.metadata import column_names
 from lomas.admin_display import amount_text
 from queries.models import QueryArchive
@@ -49,6 +51,16 @@ def test_the_portal_asks_anonymous_visitors_to_sign_in():
     response = Client().get("/portal/")
 
     assert (response.status_code, response["Location"]) == (302, "/accounts/login/?next=/portal/")
+
+
+def test_the_portal_shows_the_dataset_wide_cap_and_what_it_leaves(alice, penguin):
+    assert "Dataset-wide cap: none: only your own budget limits your queries." in _page(_signed_in(alice))
+    budget_charge(user=alice, dataset=penguin, epsilon=1, delta=0, job_uid=uuid4())
+    dataset_budget_set(actor="admin", dataset=penguin, epsilon=4, delta=0.001)
+
+    page = _page(_signed_in(alice))
+
+    assert "Dataset-wide cap: ε 4 and δ 0.001 for all researchers together, of which ε 3 and δ 0.001 remain." in page
 
 
 def test_the_portal_shows_initial_spent_and_remaining_budget(alice, penguin, submit):

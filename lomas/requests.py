@@ -124,6 +124,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false: no 0, 1 or "true" (DRF would read them as booleans)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class DatasetRequestSerializer(serializers.Serializer):
     """LomasRequestModel: every user route names a dataset."""
 

@@ -4,7 +4,8 @@ import time
 from uuid import UUID
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -112,7 +113,11 @@ class JobStatusApi(APIView):
     max_poll_interval = 0.1
     poll_backoff = 1.5
 
-    @extend_schema(tags=["researcher"], responses=STATUS_RESPONSES)
+    @extend_schema(
+        tags=["researcher"],
+        parameters=[OpenApiParameter("uid", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses=STATUS_RESPONSES,
+    )
     def get(self, request: Request, uid: str) -> Response:
         job_uid = parse_job_uid(uid)
         job = job_get_for_user(uid=job_uid, user=request.user)

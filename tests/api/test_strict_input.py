@@ -58,6 +58,25 @@ def test_budget_figures_must_be_json_numbers(alice_api, submit, route, body, fie
 
 
 @pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("smartnoise_sql_query", {**SQL, "postprocess": 1}, "postprocess"),
+        ("smartnoise_sql_query", {**SQL, "postprocess": "true"}, "postprocess"),
+        ("estimate_smartnoise_sql_cost", {**SQL, "query_str": 0}, "query_str"),
+        ("estimate_smartnoise_sql_cost", {**SQL, "mechanisms": {"count": 1}}, "mechanisms"),
+        ("estimate_opendp_cost", {**OPENDP, "approx_zcdp": 0}, "approx_zcdp"),
+        ("smartnoise_synth_query", {**SYNTH, "condition": 0}, "condition"),
+        ("estimate_smartnoise_synth_cost", {**SYNTH, "nullable": "false"}, "nullable"),
+    ],
+)
+def test_flags_and_texts_must_be_json_booleans_and_strings(alice_api, submit, route, body, field):
+    response = submit(alice_api, route, body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(f"Invalid request: {field}")
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("route", "body"),
     [
         ("smartnoise_sql_query", {**SQL, "delta": 1}),

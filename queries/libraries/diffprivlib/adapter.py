@@ -30,7 +30,7 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_dtypes, population_size
 from lomas.errors import ExternalLibraryError, InvalidQuery
-from lomas.requests import DatasetRequestSerializer
+from lomas.requests import DatasetRequestSerializer, StrictCharField
 from queries.libraries.base import Cost, DPAdapter, check_work_limits
 from queries.libraries.diffprivlib.release import dp_score, released_pipeline
 
@@ -76,14 +76,14 @@ _VERSION = re.compile(r"(\d+)\.(\d+)\.\d+")
 class CostRequest(DatasetRequestSerializer):
     """DiffPrivLibRequestModel."""
 
-    diffprivlib_json = serializers.CharField(trim_whitespace=False)
-    feature_columns = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False))
+    diffprivlib_json = StrictCharField(trim_whitespace=False)
+    feature_columns = serializers.ListField(child=StrictCharField(allow_blank=True, trim_whitespace=False))
     target_columns = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False), allow_null=True
+        child=StrictCharField(allow_blank=True, trim_whitespace=False), allow_null=True
     )
     test_size = serializers.FloatField()
     test_train_split_seed = serializers.IntegerField()
-    imputer_strategy = serializers.CharField(trim_whitespace=False)
+    imputer_strategy = StrictCharField(trim_whitespace=False)
 
     def validate_test_size(self, value: float) -> float:
         """Strictly between 0 and 1 (pydantic's gt=0, lt=1)."""

@@ -27,7 +27,7 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery, LomasError
-from lomas.requests import DatasetRequestSerializer, DeltaField, StrictFloatField
+from lomas.requests import DatasetRequestSerializer, DeltaField, StrictBooleanField, StrictCharField, StrictFloatField
 from queries.libraries.base import Cost, DPAdapter, remembered
 
 if TYPE_CHECKING:  # opendp and polars are imported where they are used: web processes never load them
@@ -50,11 +50,11 @@ NO_NOISE = (
 class CostRequest(DatasetRequestSerializer):
     """OpenDPRequestModel: the plan as base64 and the privacy loss of the query."""
 
-    opendp_json = serializers.CharField(trim_whitespace=False)
+    opendp_json = StrictCharField(trim_whitespace=False)
     epsilon = StrictFloatField(min_value=0, allow_null=True)
     delta = DeltaField(allow_null=True)
     rho = StrictFloatField(min_value=0, allow_null=True)
-    approx_zcdp = serializers.BooleanField()  # accepted, not consulted (spec §3.3)
+    approx_zcdp = StrictBooleanField()  # accepted, not consulted (spec §3.3)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Exactly one of epsilon and rho is truthy."""

@@ -26,7 +26,7 @@ from datasets.connectors.dummy import DummyConnector
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
-from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
+from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField, StrictBooleanField, StrictCharField
 from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
 from queries.libraries.smartnoise_sql import postgres
 from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
@@ -49,10 +49,10 @@ COST_FAILED = "Error obtaining cost: {reason}"
 class CostRequest(DatasetRequestSerializer):
     """SmartnoiseSQLRequestModel."""
 
-    query_str = serializers.CharField(trim_whitespace=False)
+    query_str = StrictCharField(trim_whitespace=False)
     epsilon = PositiveFloatField()
     delta = DeltaField()
-    mechanisms = serializers.DictField(child=serializers.CharField())
+    mechanisms = serializers.DictField(child=StrictCharField())
 
     def validate_query_str(self, value: str) -> str:
         """At most LOMAS_SQL_MAX_CHARS characters: refused at submission, before any work."""
@@ -66,7 +66,7 @@ class CostRequest(DatasetRequestSerializer):
 class QueryRequest(CostRequest):
     """SmartnoiseSQLQueryModel."""
 
-    postprocess = serializers.BooleanField()
+    postprocess = StrictBooleanField()
 
 
 class SmartnoiseSqlAdapter(DPAdapter):

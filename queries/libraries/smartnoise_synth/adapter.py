@@ -36,7 +36,7 @@ from rest_framework import serializers
 from datasets.connectors.base import DataConnector
 from datasets.frames import dataframe_to_tight_json
 from lomas.errors import ExternalLibraryError, InvalidQuery
-from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField
+from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField, StrictBooleanField, StrictCharField
 from queries.libraries.base import Cost, DPAdapter, remembered
 
 if TYPE_CHECKING:  # snsynth and torch are imported where they are used: web processes never load them
@@ -82,17 +82,17 @@ class CostRequest(DatasetRequestSerializer):
     synth_name = serializers.ChoiceField(choices=SYNTH_NAMES)
     epsilon = PositiveFloatField()
     delta = DeltaField(allow_null=True)
-    select_cols = serializers.ListField(child=serializers.CharField())
+    select_cols = serializers.ListField(child=StrictCharField())
     synth_params = serializers.DictField()
-    nullable = serializers.BooleanField()
-    constraints = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    nullable = StrictBooleanField()
+    constraints = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class QueryRequest(CostRequest):
     """SmartnoiseSynthQueryModel."""
 
-    return_model = serializers.BooleanField()
-    condition = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    return_model = StrictBooleanField()
+    condition = StrictCharField(allow_blank=True, trim_whitespace=False)
     nb_samples = serializers.IntegerField(min_value=1)
 
     def validate_nb_samples(self, value: int) -> int:

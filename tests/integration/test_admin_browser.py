@@ -295,7 +295,10 @@ def test_admin_walks_the_console(browser: AdminBrowser, console_data: dict[str, 
     browser.screenshot("console-09-audit-newest-first")
 
     browser.open(f"/admin/budgets/budget/{budget.pk}/delete/")
-    assert "Not deleted: the budget of Alice on PENGUIN has ε 8.5" in browser.text(".messagelist")
+    assert "revoked, its budget and ledger kept" in browser.text()
+    browser.submit("input[type=submit]")  # deleting a budget revokes the access and keeps its ledger
+    browser.open(f"/admin/budgets/budget/{budget.pk}/delete/")
+    assert "Not deleted: the access of Alice to PENGUIN is already revoked" in browser.text(".messagelist")
     browser.screenshot("console-10-deletion-refused")
 
 

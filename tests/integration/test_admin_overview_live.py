@@ -46,7 +46,7 @@ def test_overview_sees_the_worker_and_notices_when_it_dies(tmp_path: Path) -> No
         page = session.get(f"{stack.base_url}/admin/overview/", timeout=30).text
         assert health_rows(page) == {"Database": "ok", "Broker": "ok", "Workers": "ok"}
         assert "1 worker(s) answered" in page
-        assert 'id="epsilon-per-day-chart"' in page and "PENGUIN (ε 0.75)" in page  # charges only, per day
+        assert 'class="cumulative-chart' in page and "PENGUIN (ε 0.75)" in page  # charges only, added up
         assert "Zed</text>" in page.split('id="top-consumers"', 1)[1]
 
         worker = stack.processes[0]

@@ -42,7 +42,7 @@ def _ledger_and_spent(stack) -> list[tuple]:
                    COALESCE(SUM(l.delta), 0), COUNT(l.id), b.initial_epsilon
             FROM budgets_budget b
             JOIN accounts_user u ON u.id = b.user_id
-            LEFT JOIN budgets_ledgerentry l ON l.budget_id = b.id
+            LEFT JOIN budgets_ledgerentry l ON l.budget_id = b.id AND l.kind <> 'grant'
             GROUP BY u.username, b.id
             """
         ).fetchall()

@@ -190,13 +190,22 @@ def _wait_reading_private_data(stack: LiveStack, uid: str, timeout: float = 60) 
     raise TimeoutError(f"job {uid} did not reach the private data")
 
 
-def _charges(stack: LiveStack) -> list[tuple]:
+# Charges of earlier tests: the ledger forgets nothing, so _reset_budget sets them aside instead.
+_EARLIER_CHARGES: set = set()
+
+
+def _all_charges(stack: LiveStack) -> list[tuple]:
     with psycopg.connect(stack.env["DATABASE_URL"]) as conn:
         return conn.execute(
             "SELECT l.job_uid, l.epsilon FROM budgets_ledgerentry l JOIN budgets_budget b ON b.id = l.budget_id "
-            "JOIN accounts_user u ON u.id = b.user_id WHERE u.username = %s AND l.kind = 'charge'",
+            "JOIN accounts_user u ON u.id = b.user_id WHERE u.username = %s AND l.kind = 'charge' ORDER BY l.id",
             [USER],
         ).fetchall()
+
+
+def _charges(stack: LiveStack) -> list[tuple]:
+    """The test researcher's charges since the last _reset_budget."""
+    return [(job_uid, epsilon) for job_uid, epsilon in _all_charges(stack) if job_uid not in _EARLIER_CHARGES]
 
 
 def _jobs_in_progress(stack: LiveStack) -> int:
@@ -224,7 +233,7 @@ def _assert_killed_job_failed_and_charged_once(
     assert (failed.json()["status"], failed.json()["error"]) == ("failed", LOST)
     assert [(str(job_uid), spent) for job_uid, spent in _charges(stack)] == [(uid, epsilon)]
     spent = stack.post("get_total_spent_budget", token, {"dataset_name": "PENGUIN"}).json()
-    assert Decimal(str(spent["total_spent_epsilon"])) == epsilon
+    assert spent["total_spent_epsilon"] == pytest.approx(float(sum(e for _, e in _all_charges(stack))))
     return elapsed
 
 
@@ -237,18 +246,18 @@ def _assert_next_query_runs_and_is_charged_once(stack: LiveStack, token: str, ki
 
 
 def _reset_budget(stack: LiveStack) -> None:
-    """Start each test from nothing spent (a fresh budget through the services)."""
+    """Start each test with budget to spare (a top-up through the services) and no charge of its own."""
     stack.manage(
         "shell",
         "-c",
         "from accounts.selectors import user_get_by_name\n"
-        "from budgets.services import budget_grant, budget_revoke\n"
+        "from budgets.services import budget_top_up\n"
         "from datasets.models import Dataset\n"
         f"user = user_get_by_name(username={USER!r})\n"
         "penguin = Dataset.objects.get(name='PENGUIN')\n"
-        "budget_revoke(actor='test', user=user, dataset=penguin, force=True)\n"
-        "budget_grant(user=user, dataset=penguin, epsilon=10, delta=0.005)\n",
+        "budget_top_up(actor='test', user=user, dataset=penguin, epsilon=10, delta=0.005)\n",
     )
+    _EARLIER_CHARGES.update(job_uid for job_uid, _ in _all_charges(stack))
 
 
 def test_a_pool_process_killed_mid_query_fails_its_job_at_once(stack, token):

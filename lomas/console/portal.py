@@ -19,7 +19,7 @@ from budgets.selectors import access_check, budget_list_for_user, dataset_budget
 from datasets.dummy import make_dummy_frame
 from datasets.models import Dataset
 from datasets.selectors import dummy_check_rows
-from lomas.admin_display import amount_text
+from lomas.amounts import amount_text
 from lomas.console.examples import DUMMY_ROWS, DUMMY_SEED, library_body
 from lomas.errors import LomasError
 from queries.libraries import ADAPTERS

@@ -11,7 +11,7 @@ from django.test import Client
 
 from budgets.services import budget_charge, dataset_budget_set
 from datasets.metadata import column_names
-from lomas.admin_display import amount_text
+from lomas.amounts import amount_text
 from queries.models import QueryArchive
 
 pytestmark = pytest.mark.django_db

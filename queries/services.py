@@ -88,7 +88,7 @@ def job_submit(*, user: User, dataset: Dataset, library: str, kind: str, request
     broker fails the job and raises ServiceUnavailable (503) within a few seconds.
     """
     known = (
-        _estimate_known(user=user, dataset=dataset, library=library, request=request_body)
+        _estimate_known(_estimate_key(user=user, dataset=dataset, library=library, request=request_body))
         if kind == Job.Kind.COST
         else None
     )
@@ -285,18 +285,17 @@ def _run_without_charge(job: Job) -> None:
 
 def _estimate_cost(job: Job) -> Cost:
     """A cost estimate, remembered for LOMAS_COST_CACHE_SECONDS in the cache shared by the workers."""
-    known = _estimate_known(user=job.user, dataset=job.dataset, library=job.library, request=job.request)
-    if known is not None:
+    key = _estimate_key(user=job.user, dataset=job.dataset, library=job.library, request=job.request)
+    if (known := _estimate_known(key)) is not None:
         return known
     _, cost = _twin_cost(job)
-    key = _estimate_key(user=job.user, dataset=job.dataset, library=job.library, request=job.request)
     cache.set(key, (cost.epsilon, cost.delta), timeout=settings.LOMAS_COST_CACHE_SECONDS)
     return cost
 
 
-def _estimate_known(*, user: User, dataset: Dataset, library: str, request: dict[str, Any]) -> Cost | None:
-    """The remembered estimate of this request, or None."""
-    known = cache.get(_estimate_key(user=user, dataset=dataset, library=library, request=request))
+def _estimate_known(key: str) -> Cost | None:
+    """The estimate remembered under this key (_estimate_key), or None."""
+    known = cache.get(key)
     return None if known is None else Cost(epsilon=known[0], delta=known[1])
 
 

@@ -6,10 +6,12 @@ A screenshot of every page is saved under ``test-artifacts/portal/``.
 """
 
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -50,6 +52,9 @@ class Browser:
 
 @pytest.fixture
 def browser(live_server: Any, transactional_db: None, tmp_path: Path) -> Iterator[Browser]:
+    """A headless Chromium on a live server whose database holds the lomas_client application that
+    Swagger signs in with: its migration wrote it, but an earlier transactional test may have flushed it."""
+    import_module("accounts.migrations.0002_lomas_client").create_lomas_client(apps, None)
     driver = headless_chromium(tmp_path / "chromium")
     try:
         yield Browser(driver, live_server.url)

@@ -28,5 +28,8 @@ def budget_lock(*, user: User, dataset: Dataset, include_revoked: bool = False) 
 
 def dataset_budget_lock(*, dataset: Dataset) -> DatasetBudget:
     """Lock and return the dataset's total budget row (created uncapped if missing); call inside transaction.atomic."""
-    DatasetBudget.objects.get_or_create(dataset=dataset)
-    return DatasetBudget.objects.select_for_update(no_key=True).get(dataset=dataset)
+    cap = DatasetBudget.objects.select_for_update(no_key=True).filter(dataset=dataset).first()
+    if cap is None:  # the dataset's first charge or cap
+        DatasetBudget.objects.get_or_create(dataset=dataset)
+        cap = DatasetBudget.objects.select_for_update(no_key=True).get(dataset=dataset)
+    return cap

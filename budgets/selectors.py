@@ -138,11 +138,12 @@ def budget_check_affordable(*, user: User, dataset: Dataset, epsilon: float, del
 
     budget_charge re-checks both under their locks.
     """
-    budget = budget_get(user=user, dataset=dataset)
+    budget = Budget.objects.select_related("dataset__total_budget").get(user=user, dataset=dataset, revoked_at=None)
     cost = Amounts.of(epsilon, delta)
     if budget.remaining_epsilon < cost.epsilon or budget.remaining_delta < cost.delta:
         raise NotEnoughBudget(epsilon=float(budget.remaining_epsilon), delta=float(budget.remaining_delta))
-    dataset_budget_check(dataset=dataset, cap=DatasetBudget.objects.filter(dataset=dataset).first(), cost=cost)
+    cap = getattr(budget.dataset, "total_budget", None)  # read with the budget (None: the dataset has no row)
+    dataset_budget_check(dataset=dataset, cap=cap, cost=cost)
 
 
 def budget_snapshot(*, budget: Budget) -> dict:

@@ -115,11 +115,14 @@ TEMPLATES = [
 # DATABASE_URL unset: an SQLite file in VAR_DIR. SQLite writers take the write lock
 # at BEGIN (IMMEDIATE) so concurrent writers queue instead of failing on upgrade.
 _DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-# Persistent connections (DATABASE_CONN_MAX_AGE seconds) suit gunicorn's fixed threads; the
-# development server starts a thread per request, so the default closes them after each.
+# PostgreSQL connections persist (DATABASE_CONN_MAX_AGE seconds, checked before reuse): opening
+# one costs a server process per request and per job. An SQLite file is opened per request.
+_DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_SQLITE)
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", _DEFAULT_SQLITE), conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+        _DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if _DATABASE_URL.startswith("sqlite") else 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -52,7 +52,7 @@ from datasets.connectors.base import DataConnector, DatasetUnavailable
 from datasets.metadata import population_size
 from datasets.models import Dataset
 from datasets.selectors import dataset_list_hot
-from lomas import logs, metrics, tracing
+from lomas import logs, metrics, notify, tracing
 from lomas.errors import (
     DeltaTooLarge,
     ExternalLibraryError,
@@ -315,6 +315,7 @@ def _run_query(job: Job) -> None:
     """
     user, dataset = job.user, job.dataset
     user_claim_query_slot(user=user, job_uid=job.uid)
+    released = False
     try:
         cost, response, failure = _release(job)
         with transaction.atomic():
@@ -325,8 +326,10 @@ def _run_query(job: Job) -> None:
             archive_record(job=job, response=response)
             # Freed with the completion: a client that sees "complete" may submit its next query at once.
             user_release_query_slot(user=user, job_uid=job.uid)
+        released = True
     finally:
-        user_release_query_slot(user=user, job_uid=job.uid)
+        if not released:
+            user_release_query_slot(user=user, job_uid=job.uid)
 
 
 def _release(job: Job) -> tuple[Cost, dict[str, Any], LomasError | None]:
@@ -403,9 +406,15 @@ def _job_finish(*, job: Job, status: str, status_code: int, **outcome: Any) -> b
     if not Job.objects.filter(uid=job.uid, status=Job.Status.IN_PROGRESS).update(**fields):
         logger.warning("job %s had already ended; %s not recorded", job.uid, status)
         return False
+    transaction.on_commit(lambda: notify.wake(job_wake_up_name(job.uid)))
     for name, value in fields.items():
         setattr(job, name, value)
     return True
+
+
+def job_wake_up_name(uid: UUID | str) -> str:
+    """The lomas.notify name a job's end wakes: a status request waiting for it."""
+    return f"job:{uid}"
 
 
 def job_fail_lost(*, job: Job, reason: str) -> bool:

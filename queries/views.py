@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from budgets.selectors import access_check
 from datasets.connectors import get_connector
 from datasets.selectors import dummy_check_rows
+from lomas import notify
 from lomas.openapi import (
     SUBMIT_LIMIT,
     UNAVAILABLE,
@@ -27,7 +28,7 @@ from lomas.timing import pad_result, submission_timing
 from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
 from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
-from queries.services import job_collect, job_submit
+from queries.services import job_collect, job_submit, job_wake_up_name
 
 
 class JobSerializer(serializers.Serializer):
@@ -104,9 +105,9 @@ class DPSubmitApi(APIView):
 class JobStatusApi(APIView):
     """GET /status/<uid>: waits briefly for a running job so fast queries answer at the first poll.
 
-    The wait re-reads only the job's status column (a primary-key lookup), first every few
-    milliseconds and then less often, sleeping in between: a waiting request holds one
-    gunicorn thread and its database connection, and no CPU.
+    The wait re-reads only the job's status column (a primary-key lookup) when the job's end
+    wakes it, and otherwise first every few milliseconds and then less often: a waiting request
+    holds one gunicorn thread and its database connection, and no CPU.
     """
 
     first_poll_interval = 0.005
@@ -129,11 +130,15 @@ class JobStatusApi(APIView):
         return Response(body, status=status_code)
 
     def _wait_while_in_progress(self, job_uid: UUID) -> bool:
-        """Wait up to LOMAS_STATUS_WAIT_SECONDS for the job to leave "in_progress"; True if it did."""
+        """Wait up to LOMAS_STATUS_WAIT_SECONDS for the job to leave "in_progress"; True if it did.
+
+        The job's end wakes the wait at once where it can (lomas.notify); the polls remain, for a
+        wake-up that cannot come (no Redis) or was taken by another status request of the job.
+        """
         deadline = time.monotonic() + settings.LOMAS_STATUS_WAIT_SECONDS
         interval = self.first_poll_interval
         while (remaining := deadline - time.monotonic()) > 0:
-            time.sleep(min(interval, remaining))
+            notify.wait(job_wake_up_name(job_uid), timeout=min(interval, remaining))
             interval = min(interval * self.poll_backoff, self.max_poll_interval)
             if Job.objects.filter(uid=job_uid).values_list("status", flat=True).first() != Job.Status.IN_PROGRESS:
                 return True

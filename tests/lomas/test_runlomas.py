@@ -59,7 +59,8 @@ def test_serves_queries_with_the_embedded_broker_and_stops_on_sigterm(tmp_path):
                 "mechanisms": {}}  # fmt: skip
         uid = requests.post(f"{base}/api/estimate_smartnoise_sql_cost", json=body, headers=headers, timeout=10).json()
         deadline = time.monotonic() + 60
-        while (status := requests.get(f"{base}/api/status/{uid['uid']}", headers=headers, timeout=10).json())[
+        # the status route waits up to LOMAS_STATUS_WAIT_SECONDS (10) for the job: the client waits longer
+        while (status := requests.get(f"{base}/api/status/{uid['uid']}", headers=headers, timeout=30).json())[
             "status"
         ] == "in_progress" and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -110,6 +110,15 @@ class OpenDPAdapter(DPAdapter):
 
     @cached_property
     def _vetted(self) -> VettedPlan:
+        """The plan as vetted (once per request: the real run reuses the twin's), reading only the
+        metadata's columns."""
+        vetted = remembered((LIBRARY, "vetted", self.opendp_json), self._vet)
+        unknown = sorted(vetted.source_columns - set(column_names(self.metadata)))
+        if unknown:
+            raise InvalidQuery(f"The plan reads columns that are not in the dataset's metadata: {unknown}.")
+        return vetted
+
+    def _vet(self) -> VettedPlan:
         from queries.libraries.opendp.plan import MalformedPlan, vet
 
         limit = settings.LOMAS_OPENDP_MAX_PLAN_BYTES
@@ -124,11 +133,7 @@ class OpenDPAdapter(DPAdapter):
             ) from None
         if len(plan) > limit:
             raise too_large
-        vetted = vet(plan, server_version=_server_dsl_version(), server_library=_server_opendp_library())
-        unknown = sorted(vetted.source_columns - set(column_names(self.metadata)))
-        if unknown:
-            raise InvalidQuery(f"The plan reads columns that are not in the dataset's metadata: {unknown}.")
-        return vetted
+        return vet(plan, server_version=_server_dsl_version(), server_library=_server_opendp_library())
 
     @cached_property
     def _context(self) -> Context:

@@ -3,6 +3,7 @@
 import base64
 import json
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from datasets.connectors.base import DataConnector
+from datasets.connectors.base import DataConnector, only_columns
 from datasets.connectors.local import PathConnector
 from queries.libraries.diffprivlib.adapter import DiffPrivLibAdapter
 
@@ -43,14 +44,14 @@ class FrameConnector(DataConnector):
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
 
-    def get_pandas(self) -> pd.DataFrame:
-        return self.frame
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        return only_columns(self.frame, columns)
 
 
 class Unreadable(DataConnector):
     """Private data that must not be read."""
 
-    def get_pandas(self) -> pd.DataFrame:
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         raise AssertionError("the private data was read")
 
 

@@ -4,6 +4,7 @@ import base64
 import json
 import pickle
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from diffprivlib import models as dpl_models
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from datasets.connectors.base import DataConnector
+from datasets.connectors.base import DataConnector, only_columns
 from datasets.connectors.local import PathConnector
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from queries.libraries.diffprivlib.adapter import (
@@ -75,8 +76,8 @@ class FrameConnector(DataConnector):
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
 
-    def get_pandas(self) -> pd.DataFrame:
-        return self.frame
+    def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        return only_columns(self.frame, columns)
 
 
 def adapter(
@@ -347,9 +348,26 @@ def test_private_rows_of_a_single_class_fit_with_every_class_of_the_metadata() -
     assert list(model.steps[1][1].classes_) == ["Adelie", "Chinstrap", "Gentoo"]
 
 
+@pytest.mark.parametrize(("target", "classes"), [("Pclass", [1, 2, 3]), ("Survived", [False, True])])
+@pytest.mark.parametrize("steps", [(SCALER, LOGISTIC), (NAIVE_BAYES,)])
+def test_the_released_model_names_its_features_and_predicts_the_declared_classes_as_typed(
+    steps: tuple[dict[str, Any], ...], target: str, classes: list[Any]
+) -> None:
+    # The server fits on a float matrix, with integer and boolean classes as floats.
+    features = ["Age", "Fare"]
+    rows = PathConnector("titanic.csv", metadata=load("titanic")).get_pandas()[features].dropna()
+
+    model = unpickled(adapter(*steps, dataset="titanic", features=features, targets=[target]).run())
+
+    assert list(model.feature_names_in_) == features
+    assert list(model.classes_) == classes
+    assert model.classes_.dtype == np.asarray(classes).dtype
+    assert set(model.predict(rows)) <= set(classes)
+
+
 def test_the_cost_reads_no_data_and_the_last_step_must_have_a_dp_score() -> None:
     class Unreadable(DataConnector):
-        def get_pandas(self) -> pd.DataFrame:
+        def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
             raise AssertionError("the data was read")
 
     assert adapter(SCALER, LOGISTIC, connector=Unreadable()).cost().epsilon == 1.5
@@ -378,7 +396,7 @@ def test_a_group_of_rows_per_person_multiplies_the_cost_and_the_score_adds_to_it
 )
 def test_bad_columns_are_400_before_any_data_is_read(features: list[str], targets: list[str], refused: str) -> None:
     class Unreadable(DataConnector):
-        def get_pandas(self) -> pd.DataFrame:
+        def get_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
             raise AssertionError("the data was read")
 
     with pytest.raises(InvalidQuery, match=refused):

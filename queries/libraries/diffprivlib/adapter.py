@@ -226,9 +226,10 @@ def build_pipeline(steps: list[PipelineStep], *, accountant: BudgetAccountant) -
     return Pipeline(built)
 
 
-def _constructor_parameters(model: type) -> set[str]:
+@cache
+def _constructor_parameters(model: type) -> frozenset[str]:
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {name for name, param in inspect.signature(model).parameters.items() if param.kind in kinds}
+    return frozenset(name for name, param in inspect.signature(model).parameters.items() if param.kind in kinds)
 
 
 class DiffPrivLibAdapter(DPAdapter):
@@ -299,13 +300,15 @@ class DiffPrivLibAdapter(DPAdapter):
         with _one_blas_thread():
             score = dp_score(
                 pipeline,
-                self._frame(test),
+                test.features,
                 test.targets,
                 epsilon=self._model_cost[0],
                 target_bounds=self._target_bounds if self._last_model == "LinearRegression" else [],
             )
         classes = np.array(self._classes) if self._last_model in CLASSIFIERS else None
-        released = released_pipeline(pipeline, classes=classes, accountant=accountant)
+        released = released_pipeline(
+            pipeline, classes=classes, accountant=accountant, feature_names=self.feature_columns
+        )
         model = base64.b64encode(pickle.dumps(released)).decode("ascii")
         return {"type": LIBRARY, "score": score, "model": model}
 
@@ -316,7 +319,7 @@ class DiffPrivLibAdapter(DPAdapter):
         from diffprivlib.utils import PrivacyLeakWarning
 
         self.validate()
-        train, test = self._parts(self.connector.get_pandas())
+        train, test = self._parts(self.connector.get_pandas(columns=[*self.feature_columns, *self._used_targets]))
         accountant = BudgetAccountant()
         pipeline = build_pipeline(self._steps, accountant=accountant)
         if max_iterations is not None:
@@ -324,7 +327,7 @@ class DiffPrivLibAdapter(DPAdapter):
         with warnings.catch_warnings(), self.library_errors(FIT_FAILED), _one_blas_thread():
             warnings.simplefilter("error", PrivacyLeakWarning)
             try:
-                pipeline.fit(self._frame(train), train.targets)
+                pipeline.fit(train.features, train.targets)
             except PrivacyLeakWarning as warning:
                 raise ExternalLibraryError(
                     f"PrivacyLeakWarning: {warning}. Lomas server cannot fit pipeline on data, "
@@ -426,6 +429,16 @@ class DiffPrivLibAdapter(DPAdapter):
                 f"integer column with bounds spanning fewer than {MAX_INTEGER_CLASSES} values."
             )
         return sorted(set(classes))
+
+    @cached_property
+    def _labels(self) -> np.ndarray:
+        """The classes as the classifier's targets hold them: as floats when the target is a number column whose
+        every class a float holds exactly (scikit-learn finds the classes of float targets, which it does several
+        times per fit, much faster than those of integers), else as declared."""
+        [name] = self._used_targets
+        if self._dtypes[name] in FEATURE_DTYPES and all(map(_exactly_float, self._classes)):
+            return np.asarray(self._classes, dtype="float64")
+        return np.asarray(self._classes)
 
     @cached_property
     def _target_bounds(self) -> list[tuple[float, float]]:
@@ -545,51 +558,62 @@ class DiffPrivLibAdapter(DPAdapter):
         return prepared.take(train, padding=self._public_rows(len(train))), prepared.take(test)
 
     def _prepared(self, frame: pd.DataFrame) -> tuple[Rows, np.ndarray]:
-        """Features as floats clipped to their bounds, targets likewise (or kept as labels), imputed;
+        """Features as floats clipped to their bounds, targets likewise (a classifier's as `_labels`), imputed;
         and which rows are usable (complete under `drop`, with a declared class for a classifier)."""
         dropping = self.imputer_strategy == "drop"
         usable = np.ones(len(frame), dtype=bool)
         features = np.empty((len(frame), len(self.feature_columns)))
         for position, name in enumerate(self.feature_columns):
-            features[:, position], missing = self._clipped(frame[name])
+            missing = self._clip_into(features[:, position], frame[name])
             usable &= ~(missing & dropping)
         if not self._used_targets:
             return Rows(features, None), usable
         if self._last_model in CLASSIFIERS:
-            [name] = self._used_targets
-            missing = frame[name].isna().to_numpy()
-            codes = np.where(missing, 0, pd.Index(self._classes).get_indexer(frame[name]))  # a gap gets classes[0]
-            usable &= (codes >= 0) & ~(missing & dropping)
-            return Rows(features, np.asarray(self._classes)[np.maximum(codes, 0)]), usable
+            labels, declared, missing = self._labelled(frame[self._used_targets[0]])
+            usable &= (declared | missing) & ~(missing & dropping)
+            return Rows(features, labels), usable
         targets = np.empty((len(frame), len(self._used_targets)))
         for position, name in enumerate(self._used_targets):
-            targets[:, position], missing = self._clipped(frame[name])
+            missing = self._clip_into(targets[:, position], frame[name])
             usable &= ~(missing & dropping)
         return Rows(features, targets[:, 0] if len(self._used_targets) == 1 else targets), usable
 
-    def _clipped(self, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """A number column as floats clipped to its bounds, its gaps filled (`_fill_value`); and where the gaps were."""
-        values = np.clip(column.to_numpy(dtype="float64", na_value=np.nan), *self._column_bounds(str(column.name)))
+    def _clip_into(self, out: np.ndarray, column: pd.Series) -> np.ndarray:
+        """Write a number column into `out` as floats clipped to its bounds, its gaps filled (`_fill_value`);
+        returns where the gaps were."""
+        values = column.to_numpy(dtype="float64", na_value=np.nan)  # may be the frame's own array: read only
         missing = np.isnan(values)
-        return np.where(missing, self._fill_value(str(column.name)), values), missing
+        np.clip(values, *self._column_bounds(str(column.name)), out=out)
+        if missing.any():
+            out[missing] = self._fill_value(str(column.name))
+        return missing
+
+    def _labelled(self, column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A classifier's target column as `_labels` (a gap gets the first class), which values are declared
+        classes and where the gaps were."""
+        labels = self._labels
+        if labels.dtype == np.float64:
+            values = column.to_numpy(dtype="float64", na_value=np.nan)  # may be the frame's own array: read only
+            missing = np.isnan(values)
+            filled = np.where(missing, labels[0], values) if missing.any() else values
+            return filled, np.isin(values, labels), missing
+        missing = column.isna().to_numpy()
+        codes = pd.Index(self._classes).get_indexer(column)
+        return labels[np.where(missing, 0, np.maximum(codes, 0))], codes >= 0, missing
 
     def _public_rows(self, train_rows: int) -> Rows:
         """Public rows at the centre of the bounds: one per class of a classifier, then as many as the steps
         need to reach their fewest rows with the `train_rows` training rows."""
-        labels = self._classes if self._last_model in CLASSIFIERS else []
-        count = len(labels) + max(0, self._minimum_train_rows - train_rows - len(labels))
+        classes = len(self._classes) if self._last_model in CLASSIFIERS else 0
+        count = classes + max(0, self._minimum_train_rows - train_rows - classes)
         features = np.tile([sum(self._column_bounds(name)) / 2 for name in self.feature_columns], (count, 1))
         if not self._used_targets:
             return Rows(features, None)
+        if classes:  # each class once, then the first class (`_fill_value`)
+            return Rows(features, self._labels[[*range(classes), *[0] * (count - classes)]])
         fills = [self._fill_value(name) for name in self._used_targets]
-        if labels:
-            return Rows(features, np.asarray([*labels, *fills * (count - len(labels))]))
         targets = np.tile(fills, (count, 1))
         return Rows(features, targets[:, 0] if len(fills) == 1 else targets)
-
-    def _frame(self, rows: Rows) -> pd.DataFrame:
-        """The rows' features as the frame the pipeline is fitted and scored on (their names kept), without a copy."""
-        return pd.DataFrame(rows.features, columns=self.feature_columns, copy=False)
 
 
 @dataclass(frozen=True)
@@ -609,16 +633,26 @@ class Rows:
 
 
 def _take(values: np.ndarray, positions: np.ndarray, padding: np.ndarray | None) -> np.ndarray:
-    """values[positions] followed by `padding` (of the same dtype: both follow from the metadata alone)."""
-    if padding is None:
-        return values[positions]
-    taken = np.empty((len(positions) + len(padding), *values.shape[1:]), dtype=values.dtype)
-    np.take(values, positions, axis=0, out=taken[: len(positions)])
-    taken[len(positions) :] = padding
+    """values[positions] followed by `padding` (of the same dtype: both follow from the metadata alone).
+
+    The positions are valid: mode="clip" only spares numpy the buffered copy it makes to check them.
+    """
+    extra = 0 if padding is None else len(padding)
+    taken = np.empty((len(positions) + extra, *values.shape[1:]), dtype=values.dtype)
+    np.take(values, positions, axis=0, out=taken[: len(positions)], mode="clip")
+    if padding is not None:
+        taken[len(positions) :] = padding
     return taken
 
 
-def _accepted_parameters(model_name: str) -> set[str]:
+def _exactly_float(label: Any) -> bool:
+    """Whether a float holds the number `label` exactly (a boolean, an integer of at most 53 bits, a finite float)."""
+    if isinstance(label, float):
+        return math.isfinite(label)
+    return isinstance(label, int) and abs(label) <= 2**53
+
+
+def _accepted_parameters(model_name: str) -> frozenset[str]:
     from diffprivlib import models
 
     return _constructor_parameters(getattr(models, model_name))

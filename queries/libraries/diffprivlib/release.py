@@ -46,13 +46,21 @@ CLASSES_FROM_DATA = frozenset({"LogisticRegression", "GaussianNB"})
 CLASSES_FROM_PARAMETER = frozenset({"DecisionTreeClassifier", "RandomForestClassifier"})
 
 
-def released_pipeline(fitted: Pipeline, *, classes: np.ndarray | None, accountant: BudgetAccountant) -> Pipeline:
-    """A copy of the fitted pipeline holding only released attributes, every step on `accountant`."""
+def released_pipeline(
+    fitted: Pipeline, *, classes: np.ndarray | None, accountant: BudgetAccountant, feature_names: list[str]
+) -> Pipeline:
+    """A copy of the fitted pipeline holding only released attributes, every step on `accountant`.
+
+    The pipeline is fitted on a float matrix: its first step gets the `feature_names` as scikit-learn
+    sets them on the step that reads a frame (so the model checks the columns of the frames it is given).
+    """
     from sklearn.pipeline import Pipeline
 
-    return Pipeline(
+    released = Pipeline(
         [(name, _released_model(model, classes=classes, accountant=accountant)) for name, model in fitted.steps]
     )
+    released.steps[0][1].feature_names_in_ = np.asarray(feature_names, dtype=object)
+    return released
 
 
 def _released_model(fitted: Any, *, classes: np.ndarray | None, accountant: BudgetAccountant) -> Any:

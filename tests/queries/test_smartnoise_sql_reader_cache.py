@@ -144,6 +144,34 @@ def test_the_file_is_opened_read_only(request: pytest.FixtureRequest) -> None:
         connection.exec_driver_sql("DELETE FROM df")
 
 
+def test_a_query_grouped_by_a_categorical_column_reads_a_covering_index_without_sorting(
+    request: pytest.FixtureRequest,
+) -> None:
+    from snsql.sql.reader.pandas import PandasReader
+
+    label = f"reader-{request.node.name}"
+    connector = penguin(FrameCache(), label=label)
+    released = adapter(connector)
+    sql_copy = released._sql_copy()
+    own = PandasReader(conn=connector.get_pandas(), metadata=released._snsql_metadata)
+    grouped = "SELECT species, COUNT(*), SUM(body_mass_g) FROM df WHERE island <> 'x' GROUP BY species"
+
+    with sql_copy.db_engine.connect() as connection:
+        plan = " ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {grouped}"))
+    assert "COVERING INDEX" in plan
+    assert "TEMP B-TREE" not in plan
+    assert sql_copy.execute(grouped) == own.execute(grouped)
+
+
+def test_warm_up_parses_rewrites_and_runs_a_query_once_per_process() -> None:
+    from queries.libraries.smartnoise_sql.adapter import _warm_up_once
+
+    SmartnoiseSqlAdapter.warm_up()
+    SmartnoiseSqlAdapter.warm_up()
+
+    assert _warm_up_once.cache_info().currsize == 1
+
+
 class ExtremeRows(DataConnector):
     """The totality test's extreme rows, as a source."""
 

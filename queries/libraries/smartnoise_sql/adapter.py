@@ -27,9 +27,9 @@ from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_names
 from lomas.errors import InvalidQuery
 from lomas.requests import DatasetRequestSerializer, DeltaField, PositiveFloatField, StrictBooleanField, StrictCharField
-from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, twin_connector
+from queries.libraries.base import Cost, DPAdapter, is_twin, remembered, request_scope, twin_connector
 from queries.libraries.smartnoise_sql import postgres
-from queries.libraries.smartnoise_sql.sqlite import make_total, refusal, sql_file_reader
+from queries.libraries.smartnoise_sql.sqlite import grouping_columns, make_total, refusal, sql_file_reader
 
 if TYPE_CHECKING:  # snsql is imported where it is used: web processes never load it
     from snsql import Mechanism, Stat
@@ -131,6 +131,14 @@ class SmartnoiseSqlAdapter(DPAdapter):
         return {"type": LIBRARY, "df": dataframe_to_tight_json(pd.DataFrame(rows, columns=columns))}
 
     @classmethod
+    def warm_up(cls) -> None:
+        """Import snsql, and once per process run a grouped query on a few dummy rows of a made-up table:
+        the parser's lexer and parse caches (ANTLR's DFA, some 0.5 s to fill) and the rewrite, noise-scale
+        and SQLite paths are built before the first job instead of in it. No dataset is read."""
+        super().warm_up()
+        _warm_up_once(cls)
+
+    @classmethod
     def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
         """The version's SQLite file and this process's reader of it, and the twin's SQLite copy."""
         super().prepare(connector=connector, metadata=metadata)
@@ -167,7 +175,7 @@ class SmartnoiseSqlAdapter(DPAdapter):
             return postgres.postgres_reader(table)
         name = f"snsql-{metadata_digest(self._snsql_metadata)}-thread-{_thread_number()}"
         if not isinstance(self.connector, DummyConnector):
-            shared = sql_file_reader(self.connector, self._snsql_metadata)
+            shared = sql_file_reader(self.connector, self._snsql_metadata, grouping_columns(self.metadata))
             return shared or self.connector.derived(name, self._build_sql_copy)
         if not is_twin(self.connector):
             return self._build_sql_copy(self.connector.get_pandas())
@@ -276,6 +284,37 @@ class SmartnoiseSqlAdapter(DPAdapter):
         if missing:
             return f"Query requested columns not found: {missing}"
         return f"Invalid SQL query: {exc}"
+
+
+# The made-up table and query warm_up() runs: the constructs releases commonly use.
+WARM_UP_METADATA: dict[str, Any] = {
+    "@context": ["http://www.w3.org/ns/csvw", "csvw-safe-context.jsonld"],
+    "@type": "Table",
+    "maxContributions": 1,
+    "maxLength": 1000,
+    "tableSchema": {
+        "columns": [
+            {"@type": "Column", "name": "g", "datatype": "string", "keyValues": ["a", "b"], "maxNumPartitions": 2},
+            {"@type": "Column", "name": "x", "datatype": "float", "minimum": 0.0, "maximum": 10.0},
+            {"@type": "Column", "name": "k", "datatype": "int", "minimum": 0, "maximum": 100},
+        ]
+    },
+}
+WARM_UP_QUERY = (
+    "SELECT g, COUNT(*) AS n, SUM(x) AS s, AVG(x) AS m, AVG(k) AS mk, SUM(k) AS sk, COUNT(k) AS ck FROM df "
+    "WHERE x > 1.5 AND (g = 'a' OR k <= 3) GROUP BY g ORDER BY g"
+)
+WARM_UP_ROWS = 10
+
+
+@cache
+def _warm_up_once(adapter: type[SmartnoiseSqlAdapter]) -> None:
+    body = {"query_str": WARM_UP_QUERY, "epsilon": 1.0, "delta": 1e-5, "mechanisms": {}, "postprocess": True}
+    with request_scope():
+        connector = DummyConnector(WARM_UP_METADATA, WARM_UP_ROWS, 0)
+        warm = adapter(body=body, connector=connector, metadata=WARM_UP_METADATA)
+        warm.cost()
+        warm.run()
 
 
 # The rough Laplace scale above which snsql refuses a query (snsql.sql._mechanisms.laplace).

@@ -14,7 +14,15 @@ FOUR_WORKERS_SPEEDUP_TARGET = 3.0
 FIRST_QUERY_TARGET = 2.0
 
 
+VERSION_RATIO_TARGET = 1.10
+
+
 def _row(name: str, entry: dict[str, Any]) -> list[str]:
+    if "version_ratio" in entry:
+        now, baseline = entry["now_seconds"], entry["baseline_seconds"]
+        result = f"baseline {baseline:.3f} s, ratio {entry['version_ratio']:.2f} ({entry['runs']} runs each)"
+        met = _yes(entry["version_ratio"] <= VERSION_RATIO_TARGET)
+        return [name, f"{now:.3f} s", "", result, f"≤ {VERSION_RATIO_TARGET:.2f} times the baseline", met]
     if "ratio" in entry:
         seen, local = entry["client_seconds"], entry["in_process_seconds"]
         met = seen <= RATIO_TARGET * local + RATIO_SLACK_SECONDS

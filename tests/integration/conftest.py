@@ -55,11 +55,12 @@ class LiveStack:
     base_url: str
     env: dict[str, str]
     processes: list[subprocess.Popen] = field(default_factory=list)
+    root: Path = ROOT  # the source tree the server runs from
 
     def start_process(self, name: str, command: list[str], logs: Path) -> subprocess.Popen:
         """Start one of the stack's processes, its output in ``logs/<name>.log``."""
         log = (logs / f"{name}.log").open("a")
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
 
@@ -103,9 +104,8 @@ class LiveStack:
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against the stack's database."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=True
-        )
+        command = [sys.executable, "manage.py", *args]
+        done = subprocess.run(command, cwd=self.root, env=self.env, capture_output=True, text=True, check=True)
         return done.stdout
 
     def add_researchers(self, researchers: dict[str, tuple[str, dict[str, tuple[float, float]]]]) -> None:
@@ -168,10 +168,12 @@ def start_stack(
     celery_workers: int = 1,
     concurrency: int = 4,
     web_workers: int = 2,
+    root: Path = ROOT,
 ) -> Iterator[LiveStack]:
     """Create a database, load the demo, start Celery worker(s) and gunicorn; stop and drop them on exit.
 
-    ``stack.processes`` holds the workers first (in order), then the web server.
+    ``stack.processes`` holds the workers first (in order), then the web server; `root` is the source
+    tree they run (another version of the project, for the version benchmark).
     """
     number = next(_stack_count)
     database = DATABASE_NAME if number == 0 else f"{DATABASE_NAME}_{number}"
@@ -194,7 +196,7 @@ def start_stack(
         "LOMAS_MAX_JOBS_IN_FLIGHT_PER_USER": "0",
         **(extra_env or {}),
     }
-    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env)
+    stack = LiveStack(base_url=f"http://127.0.0.1:{port}", env=env, root=root)
     stack.manage("migrate", "--noinput")
     # The 2 M-row demo datasets are synthesized only for benchmarks (LOMAS_IT_FULL_DEMO=1).
     stack.manage("lomas_demo_setup", *([] if os.environ.get("LOMAS_IT_FULL_DEMO") else ["--skip-generated"]))

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -233,14 +234,17 @@ def test_aim_with_fewer_rounds_than_columns_is_refused():
 
 
 def test_mwem_in_place_update_is_the_librarys_multiplicative_weights():
-    from snsynth.mwem import Cuboid, MWEMSynthesizer
+    from snsynth.mwem import Cuboid, MWEMSynthesizer, Query
 
     from queries.libraries.smartnoise_synth.adapter import _mwem_public_domain
 
     rng = np.random.default_rng(1)
+    np.random.seed(1)  # Query.make_arbitrary draws its ranges from numpy's global generator
     dimensions = [3, 4, 5]
     synthetic = rng.random(dimensions) * 10
     queries = [Cuboid.make_cuboid(dimensions, columns) for columns in ([0, 1], [1, 2], [0, 1, 2])]
+    queries += [Query.make_arbitrary(dimensions) for _ in range(3)]  # add_ranges: one range each
+    queries.append(Cuboid([Query.make_arbitrary(dimensions) for _ in range(6)], None))  # ranges that overlap
     measured = {index: list(rng.random(len(cuboid.queries)) * 20) for index, cuboid in enumerate(queries)}
     model = MWEMSynthesizer(epsilon=1.0)
     expected = MWEMSynthesizer._multiplicative_weights(model, synthetic.copy(), queries, measured, None, 5)
@@ -399,3 +403,11 @@ def test_aim_converts_its_epsilon_and_delta_to_rho_once_per_request(monkeypatch:
     with request_scope():
         twin.rehearse()
     assert len(searches) == 2 * rehearsed
+
+
+def test_warm_up_sets_xla_to_compile_quickly_and_keeps_an_operators_flags(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=2 --xla_cpu_use_thunk_runtime=true")
+    SmartnoiseSynthAdapter.warm_up()
+    flags = os.environ["XLA_FLAGS"].split()
+    assert flags == ["--xla_backend_optimization_level=2", "--xla_cpu_use_thunk_runtime=true",
+                     "--xla_llvm_disable_expensive_passes=true"]  # fmt: skip

@@ -20,6 +20,8 @@ import base64
 import dataclasses
 import inspect
 import json
+import math
+import os
 import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,6 +76,9 @@ PRIVACY_ID_FAKE = "uuid4"
 FAKES = frozenset({"uuid4", "name", "first_name", "last_name", "email", "phone_number", "address", "city", "pyint"})
 CONSTRAINTS_MODULE = "smartnoise-synth"  # the envelope smartnoise-synth-logger writes
 TRANSFORMER_PREFIXES = ("_ssynth_transformer:", "_ssynth_datetime_transformer:")
+# XLA set to compile quickly: AIM and MST fit with mbi, which compiles new JAX functions for every
+# estimation, and at XLA's default optimisation compiling them takes longer than running them.
+XLA_FAST_COMPILE = {"--xla_backend_optimization_level": "0", "--xla_llvm_disable_expensive_passes": "true"}
 
 
 class CostRequest(DatasetRequestSerializer):
@@ -278,6 +283,16 @@ class SmartnoiseSynthAdapter(DPAdapter):
         self.return_model: bool = bool(body.get("return_model", False))
         self.condition: str = body.get("condition") or ""
         self.nb_samples: int = int(body.get("nb_samples", 200))
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """XLA_FAST_COMPILE added to XLA_FLAGS (an operator's own setting of a flag wins), before JAX
+        first compiles, then the library imported."""
+        flags = os.environ.get("XLA_FLAGS", "").split()
+        named = {flag.split("=")[0] for flag in flags}
+        flags += [f"{name}={value}" for name, value in XLA_FAST_COMPILE.items() if name not in named]
+        os.environ["XLA_FLAGS"] = " ".join(flags)
+        super().warm_up()
 
     @property
     def is_marginal(self) -> bool:
@@ -664,7 +679,8 @@ def _mwem_public_domain(model: Any, cardinalities: list[int | None], rows: int) 
     """MWEM with its histogram domain from the transformer's cardinalities and its synthetic total from
     the published row count. smartnoise-synth takes each column's range (`mins_maxes`, the histogram
     shape) from the private minimum and maximum, and the synthetic total from the private row count.
-    The full domain has more cells than the occupied range: the updates are done in place to pay for it."""
+    The full domain has more cells than the occupied range: the updates are done a run of queries on
+    disjoint cells at a time to pay for it."""
     from snsynth.mwem import Histogram
 
     def histograms(data: np.ndarray, splits: list[Any]) -> list[Any]:
@@ -686,21 +702,53 @@ def _mwem_public_domain(model: Any, cardinalities: list[int | None], rows: int) 
     def uniform(histogram: np.ndarray, dimensions: list[int]) -> np.ndarray:
         return np.full(np.shape(histogram), rows / np.prod(dimensions), dtype=float)
 
+    runs_of: dict[int, tuple[Any, list[tuple[np.ndarray, int, int]]]] = {}  # id(query set): (it, its runs)
+
+    def disjoint_runs(query_set: Any, shape: tuple[int, ...]) -> list[tuple[np.ndarray, int, int]]:
+        """The query set cut into consecutive runs of queries on disjoint cells (a cuboid is one run):
+        each run as (each cell's position in the run, the run's count for cells outside it, flat in
+        the histogram's order; the run's first query; its count)."""
+        if id(query_set) not in runs_of:
+            runs: list[tuple[np.ndarray, int, int]] = []
+            labels, start = np.full(shape[::-1], -1), 0  # indexed as the library indexes: on the transpose
+
+            def close(end: int) -> None:
+                flat = np.ascontiguousarray(labels.T).reshape(-1)
+                runs.append((np.where(flat < 0, end - start, flat), start, end - start))
+
+            for position, query in enumerate(query_set.queries):
+                if np.any(labels[tuple(query.query)] >= 0):
+                    close(position)
+                    labels[...], start = -1, position
+                labels[tuple(query.query)] = position - start
+            close(len(query_set.queries))
+            runs_of[id(query_set)] = (query_set, runs)  # the set is held: its id stays its own
+        return runs_of[id(query_set)][1]
+
     def multiplicative_weights(
         synthetic: np.ndarray, queries: list[Any], measured: dict[int, list[float]], _: np.ndarray, rounds: int
     ) -> np.ndarray:
         """The library's update (each measured query scales its cells by exp(error / 2n), then the
-        histogram is scaled back to n), in place on the query's cells rather than on a full mask."""
+        histogram is scaled back to n), a run of queries on disjoint cells at a time: a query's cells
+        are untouched by the run's earlier queries, so its error needs only their sum at the run's
+        start and the scale since, and the cells are scaled once at the run's end."""
         synthetic = np.array(synthetic, dtype=float)
-        total, cells_of = synthetic.sum(), synthetic.T
+        total, flat = float(synthetic.sum()), synthetic.reshape(-1)
         for _ in range(rounds):
             for index, values in measured.items():
-                for value, query in zip(values, queries[index].queries, strict=True):
-                    cells = tuple(query.query)
-                    factor = np.exp((value - np.sum(cells_of[cells])) / (2.0 * total))
-                    if factor != 0.0:  # an underflow leaves the cells as they are, as the library does
-                        cells_of[cells] = cells_of[cells] * factor
-                    synthetic *= total / synthetic.sum()
+                for labels, start, count in disjoint_runs(queries[index], synthetic.shape):
+                    sums = np.bincount(labels, weights=flat, minlength=count + 1)[:count].tolist()
+                    held, factors = float(flat.sum()), np.ones(count + 1)
+                    for position, (value, cells) in enumerate(zip(values[start : start + count], sums, strict=True)):
+                        try:
+                            factor = math.exp((value - cells * total / held) / (2.0 * total))
+                        except OverflowError:
+                            factor = math.inf
+                        if factor != 0.0:  # an underflow leaves the cells as they are, as the library does
+                            held += (factor - 1.0) * cells
+                            factors[position] = factor
+                    flat *= factors[labels]
+                    flat *= total / held
         return synthetic
 
     model._histogram_from_data_attributes, model._initialize_a = histograms, uniform

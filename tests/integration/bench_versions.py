@@ -24,7 +24,7 @@ BASELINE = os.environ.get("LOMAS_BENCH_BASELINE", "")
 USER, PASSWORD = "version_researcher", "version-researcher-pw"
 BUDGETS = dict.fromkeys(("PENGUIN", "FSO_INCOME_SYNTHETIC", "FSO_SAMPLE_100K"), (10_000.0, 0.001))
 SYNTH_CASES = [("mwem", "PENGUIN"), ("mwem", "FSO_SAMPLE_100K"), ("aim", "PENGUIN"), ("aim", "FSO_SAMPLE_100K")]
-ROUNDS = 3  # each round times both versions, this tree first
+ROUNDS = int(os.environ.get("LOMAS_BENCH_ROUNDS", "3"))  # each round times both versions, this tree first
 
 pytestmark = pytest.mark.skipif(not BASELINE, reason="LOMAS_BENCH_BASELINE names no baseline commit")
 

@@ -38,8 +38,8 @@ def access_check(*, user: User, dataset_name: str) -> Dataset:
 
 
 def budget_get(*, user: User, dataset: Dataset) -> Budget:
-    """The user's unrevoked budget on the dataset (access must have been checked)."""
-    return Budget.objects.get(user=user, dataset=dataset, revoked_at=None)
+    """The user's unrevoked budget on the dataset, read with the dataset's cap row (access must have been checked)."""
+    return Budget.objects.select_related("dataset__total_budget").get(user=user, dataset=dataset, revoked_at=None)
 
 
 def budget_ledger_totals(*, budget: Budget) -> tuple[Decimal, Decimal]:
@@ -138,7 +138,7 @@ def budget_check_affordable(*, user: User, dataset: Dataset, epsilon: float, del
 
     budget_charge re-checks both under their locks.
     """
-    budget = Budget.objects.select_related("dataset__total_budget").get(user=user, dataset=dataset, revoked_at=None)
+    budget = budget_get(user=user, dataset=dataset)
     cost = Amounts.of(epsilon, delta)
     if budget.remaining_epsilon < cost.epsilon or budget.remaining_delta < cost.delta:
         raise NotEnoughBudget(epsilon=float(budget.remaining_epsilon), delta=float(budget.remaining_delta))

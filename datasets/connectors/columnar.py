@@ -90,6 +90,7 @@ class ColumnarStore:
                 with tracing.span("dataset.load", dataset=label):
                     build(temporary)
                 temporary.replace(path)
+                _touch(path)
             finally:
                 temporary.unlink(missing_ok=True)
             seconds = time.perf_counter() - started
@@ -150,9 +151,14 @@ def _label(path: Path) -> str:
 
 
 def _touch(path: Path) -> bool:
-    """Mark the file used now (the budget removes the least recently used); False if it does not exist."""
+    """Mark the file used now (the budget removes the least recently used); False if it does not exist.
+
+    The time is given in nanoseconds: the kernel's own "now" for a file is coarse (a few
+    milliseconds), so two uses in a row could tie and evict the one used last.
+    """
+    now = time.time_ns()
     try:
-        os.utime(path)
+        os.utime(path, ns=(now, now))
     except FileNotFoundError:
         return False
     return True

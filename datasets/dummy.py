@@ -1,9 +1,14 @@
 """Seeded dummy datasets generated from metadata alone (spec §5)."""
 
+import copy
+import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from csvw_eo.make_dummy_from_metadata import make_dummy_from_metadata
 
 from datasets.frames import dataframe_to_tight_json
@@ -23,3 +28,40 @@ def frame_to_wire(df: pd.DataFrame) -> dict[str, Any]:
         "dtypes": {str(name): str(dtype) for name, dtype in df.dtypes.items()},
         "dummy_df": dataframe_to_tight_json(df),
     }
+
+
+def metadata_for_rows(metadata: dict[str, Any], *, nb_rows: int) -> dict[str, Any]:
+    """The metadata of a dataset like this one with `nb_rows` rows: table and per-column lengths scaled."""
+    scaled = copy.deepcopy(metadata)
+    factor = nb_rows / int(metadata.get("maxLength") or metadata.get("publicLength") or nb_rows)
+    for field in ("maxLength", "publicLength"):
+        if field in scaled:
+            scaled[field] = nb_rows
+    for column in scaled.get("tableSchema", {}).get("columns", []):
+        if "maxLength" in column:
+            column["maxLength"] = math.ceil(column["maxLength"] * factor)
+    return scaled
+
+
+def write_dummy_parquet(
+    metadata: dict[str, Any], path: Path, *, nb_rows: int, seed: int, chunk_rows: int = 1_000_000
+) -> None:
+    """Write `nb_rows` dummy rows to a parquet file, in chunks (chunk i has seed `seed + i`), so memory stays
+    that of one chunk; the same arguments give the same file. Written under a temporary name, then renamed."""
+    partial = path.with_name(f".{path.name}.partial")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for index, start in enumerate(range(0, nb_rows, chunk_rows)):
+            frame = make_dummy_frame(metadata, nb_rows=min(chunk_rows, nb_rows - start), seed=seed + index)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is not None:
+            writer.close()
+            writer = None
+        partial.replace(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)

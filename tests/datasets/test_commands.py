@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import AuditEntry
 from budgets.models import Budget
+from datasets.connectors import get_connector
 from datasets.models import Dataset
 
 pytestmark = pytest.mark.django_db
@@ -274,3 +275,37 @@ def test_drop_collections(alice, bob, admin_user):
         "users",
         "queries_archive",
     ]
+
+
+def test_synthesize_dataset_registers_seeded_rows_with_scaled_metadata_and_keeps_its_file(penguin, _data_dir):
+    text = run("synthesize_dataset", "-d", "PENGUIN", "--rows", "2500", "--as", "PENGUIN_2500")
+    again = run("synthesize_dataset", "-d", "PENGUIN", "--rows", "2500", "--as", "PENGUIN_2500_B")
+
+    dataset = Dataset.objects.get(name="PENGUIN_2500")
+    assert text == (
+        "Dataset PENGUIN_2500 added: 2500 rows from the metadata of PENGUIN (penguin_2500-2500-0.parquet generated).\n"
+    )
+    assert "(penguin_2500_b-2500-0.parquet generated)" in again
+    assert dataset.metadata["maxLength"] == dataset.metadata["publicLength"] == 2500
+    frame = get_connector(dataset).get_pandas()
+    assert len(frame) == 2500 and set(frame["species"].dropna()) <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert (_data_dir / "penguin_2500-2500-0.parquet").read_bytes() == (
+        _data_dir / "penguin_2500_b-2500-0.parquet"
+    ).read_bytes()
+    assert AuditEntry.objects.get(action="dataset.add", target="PENGUIN_2500").details["source"]["path"] == (
+        "penguin_2500-2500-0.parquet"
+    )
+
+
+def test_synthesize_dataset_keeps_a_file_of_the_same_rows_and_refuses_a_taken_name(penguin, _data_dir):
+    run("synthesize_dataset", "-d", "PENGUIN", "--rows", "300", "--as", "PENGUIN_300")
+    written = (_data_dir / "penguin_300-300-0.parquet").stat().st_mtime_ns
+    Dataset.objects.filter(name="PENGUIN_300").delete()
+
+    text = run("synthesize_dataset", "-d", "PENGUIN", "--rows", "300", "--as", "PENGUIN_300")
+
+    assert text.endswith("(penguin_300-300-0.parquet kept).\n")
+    assert (_data_dir / "penguin_300-300-0.parquet").stat().st_mtime_ns == written
+    with pytest.raises(CommandError, match=r"Dataset PENGUIN_300 already exists\."):
+        run("synthesize_dataset", "-d", "PENGUIN", "--rows", "100", "--as", "PENGUIN_300")
+    assert not (_data_dir / "penguin_300-100-0.parquet").exists()

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.dummy import frame_to_wire, make_dummy_frame
+from datasets.dummy import frame_to_wire, make_dummy_frame, metadata_for_rows, write_dummy_parquet
 from datasets.frames import dataframe_to_tight_json
 from datasets.metadata import column_dtypes, column_names
 
@@ -107,3 +108,32 @@ def test_tight_json_turns_every_pandas_and_numpy_scalar_into_json() -> None:
     }
     assert type(tight["data"][0][6]) is int
     json.dumps(tight, allow_nan=False)
+
+
+@pytest.mark.parametrize("path", DEMO_FILES, ids=lambda path: path.stem)
+def test_a_parquet_written_in_chunks_has_every_row_the_metadata_types_and_is_reproducible(path, tmp_path) -> None:
+    metadata = load(path.stem)
+    (tmp_path / "out").mkdir()
+    first, second = tmp_path / "out" / "first.parquet", tmp_path / "out" / "second.parquet"
+
+    write_dummy_parquet(metadata, first, nb_rows=25, seed=3, chunk_rows=10)
+    write_dummy_parquet(metadata, second, nb_rows=25, seed=3, chunk_rows=10)
+
+    frame = pd.read_parquet(first)
+    assert len(frame) == 25 and list(frame.columns) == column_names(metadata)
+    assert first.read_bytes() == second.read_bytes()
+    chunks = [make_dummy_frame(metadata, nb_rows=rows, seed=3 + index) for index, rows in enumerate((10, 10, 5))]
+    expected = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first.parquet", "second.parquet"]
+
+
+def test_metadata_for_more_rows_scales_the_table_and_column_lengths() -> None:
+    metadata = load("fso_income_synthetic")
+
+    scaled = metadata_for_rows(metadata, nb_rows=20_000_000)
+
+    assert scaled["maxLength"] == scaled["publicLength"] == 20_000_000
+    region = next(column for column in scaled["tableSchema"]["columns"] if column["name"] == "region")
+    assert region["maxLength"] == math.ceil(474690 * 20_000_000 / 2032543)
+    assert metadata["maxLength"] == 2032543  # the original is left as it was

@@ -1,11 +1,13 @@
 """Scale benchmarks (`make bench`): the same releases on a dataset read from its file and from a PostgreSQL
 table (SQL_DB, copied there by load_dataset_into_postgres), through lomas-client 0.5.1 against a live stack
-with one Celery pool process: the first query on a fresh pool process, the warm median, and the summed
-PSS (/proc/PID/smaps_rollup) of the pool before and after. PENGUIN always, FSO_INCOME_SYNTHETIC (2 M rows)
-unless LOMAS_BENCH_QUICK=1."""
+with the production worker (2 pool processes, every benchmarked dataset hot): the first query on a fresh
+pool process, the warm median, and the summed PSS (/proc/PID/smaps_rollup) of the pool before and after.
+PENGUIN always; FSO_INCOME_SYNTHETIC (2 M rows) and FSO_INCOME_20M (20 M rows synthesized from its metadata
+by synthesize_dataset) unless LOMAS_BENCH_QUICK=1."""
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -20,32 +22,45 @@ from tests.integration.conftest import BENCH_RESULTS, DATABASE_URL, LiveStack, s
 SOURCE_DATABASE = "lomas_bench_sql_source"
 CREDENTIALS_NAME = "bench"
 USER, PASSWORD = "scale_researcher", "scale-researcher-pw"
+POOL_PROCESSES = 2
+LARGE, LARGE_ROWS = "FSO_INCOME_20M", 20_000_000
+FSO = [("SmartNoise-SQL", "sql_fso_grouped_mean"), ("OpenDP", "opendp_fso_grouped_mean"),
+       ("DiffPrivLib", "diffprivlib_fso_logistic")]  # fmt: skip
 RELEASES = {
     "PENGUIN": [("SmartNoise-SQL", "sql_penguin_grouped_count"), ("OpenDP", "opendp_penguin_length"),
                 ("DiffPrivLib", "diffprivlib_penguin_logistic")],
-    "FSO_INCOME_SYNTHETIC": [("SmartNoise-SQL", "sql_fso_grouped_mean"), ("OpenDP", "opendp_fso_grouped_mean"),
-                             ("DiffPrivLib", "diffprivlib_fso_logistic")],
+    "FSO_INCOME_SYNTHETIC": FSO,
+    LARGE: FSO,
 }  # fmt: skip
+SMALLER = {LARGE: "FSO_INCOME_SYNTHETIC"}  # the 20 M-row release is compared with the same one on 2 M rows
 DATASETS = ["PENGUIN"] if os.environ.get("LOMAS_BENCH_QUICK") else list(RELEASES)
 CASES = [(dataset, library, release) for dataset in DATASETS for library, release in RELEASES[dataset]]
+HOT = [name for dataset in DATASETS for name in (dataset, f"{dataset}_SQL")]
 
 
 @pytest.fixture(scope="module")
 def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    """A live stack with one pool process, and each benchmarked dataset also as a PostgreSQL table (NAME_SQL)."""
+    """A live stack with the benchmarked datasets hot, each also as a PostgreSQL table (NAME_SQL), every
+    pool process started after they were added and prepared."""
     server = DATABASE_URL.rsplit("/", 1)[0]
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {SOURCE_DATABASE} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {SOURCE_DATABASE}")
     credentials = json.dumps({CREDENTIALS_NAME: f"{server}/{SOURCE_DATABASE}"})
-    extra_env = {"LOMAS_SQL_CREDENTIALS": credentials}
+    extra_env = {"LOMAS_SQL_CREDENTIALS": credentials, "LOMAS_HOT_DATASETS": ",".join(HOT)}
     try:
-        with start_stack(tmp_path_factory.mktemp("lomas-scale"), extra_env=extra_env, concurrency=1) as stack:
+        with start_stack(
+            tmp_path_factory.mktemp("lomas-scale"), extra_env=extra_env, concurrency=POOL_PROCESSES
+        ) as stack:
+            if LARGE in DATASETS:
+                rows = str(LARGE_ROWS)
+                stack.manage("synthesize_dataset", "-d", "FSO_INCOME_SYNTHETIC", "--rows", rows, "--as", LARGE)
             for dataset in DATASETS:
                 table = f"bench.{dataset.lower()}"
                 stack.manage("load_dataset_into_postgres", "-d", dataset, "--table", table, "-sql_cred_n", "bench")
-            budgets = {name: (1000.0, 0.1) for dataset in DATASETS for name in (dataset, f"{dataset}_SQL")}
+            budgets = dict.fromkeys(HOT, (1000.0, 0.1))
             stack.add_researchers({USER: (PASSWORD, budgets)})
+            fresh_pool(stack, timeout=1800)  # the first processes to prepare them build the machine's copies
             yield stack
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
@@ -58,19 +73,30 @@ def pool_processes(stack: LiveStack) -> list[int]:
     return sorted({int(pid) for children in tasks for pid in children.read_text().split()})
 
 
-def fresh_pool(stack: LiveStack) -> list[int]:
-    """Replace the pool processes with new ones (the worker forks a new process for each one killed)."""
+def fresh_pool(stack: LiveStack, timeout: float = 300) -> list[int]:
+    """Replace the pool processes with new ones (the worker forks a new process for each one killed) and
+    wait until each has prepared every hot dataset, as a worker does when it starts."""
+    log = Path(stack.env["LOMAS_VAR_DIR"]) / "logs" / "worker0.log"
+    offset = log.stat().st_size
     old = pool_processes(stack)
     for pid in old:
         os.kill(pid, 9)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         new = [pid for pid in pool_processes(stack) if pid not in old]
-        if len(new) == len(old):
-            time.sleep(3)  # the new process imports the DP libraries before it takes a job
+        with log.open() as text:
+            text.seek(offset)
+            prepared = re.findall(r"dataset (\S+) (?:prepared in|could not be prepared)", text.read())
+        if len(new) == len(old) and all(prepared.count(name) >= len(new) for name in HOT):
             return new
-        time.sleep(0.2)
-    raise RuntimeError("the pool processes were not replaced")
+        time.sleep(0.5)
+    raise RuntimeError("the new pool processes did not prepare the hot datasets in time")
+
+
+def columnar_bytes(stack: LiveStack, dataset: str) -> int:
+    """The size of the machine's columnar copy (Arrow file) of a dataset."""
+    [path] = (Path(stack.env["LOMAS_VAR_DIR"]) / "datasets").glob(f"*.{dataset}-*.arrow")
+    return path.stat().st_size
 
 
 def pool_pss_bytes(pids: list[int]) -> int:
@@ -98,13 +124,24 @@ def test_scale(scale_stack: LiveStack, bench_repeats: int, dataset: str, library
     warm = statistics.median(seconds(bench_repeats))
     after = pool_pss_bytes(pool)
 
-    entry = {"first_seconds": first, "warm_seconds": warm, "pool_pss_before": before, "pool_pss_after": after}
+    entry = {
+        "first_seconds": first,
+        "warm_seconds": warm,
+        "pool_pss_before": before,
+        "pool_pss_after": after,
+        "pool_processes": len(pool),
+        "source": source,
+        "columnar_bytes": columnar_bytes(scale_stack, dataset),
+    }
+    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
+    smaller = results.get(f"Scale: {library} {SMALLER[dataset]} from {source}") if dataset in SMALLER else None
+    if smaller:
+        entry["smaller_warm_seconds"] = smaller["warm_seconds"]
     label = f"Scale: {library} {dataset} from {source}"
     sys.stdout.write(
         f"\n{label:55s} first {first:8.3f} s   warm {warm:8.3f} s   "
         f"pool PSS {before / 2**20:7.1f} → {after / 2**20:7.1f} MiB\n"
     )
-    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
     results[label] = entry
     BENCH_RESULTS.write_text(json.dumps(results, indent=2))
     assert first > 0 and warm > 0 and after > 0

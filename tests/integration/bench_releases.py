@@ -3,12 +3,17 @@ live stack (PostgreSQL, Redis, Celery), each as the wall time the researcher see
 time of the same release on already-loaded data (medians); target: seen ≤ 1.2 times in-process + 50 ms."""
 
 import json
+import statistics
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from queries.libraries import get_adapter, get_request_serializer
+from tests.integration.conftest import BENCH_RESULTS
 
 METADATA = Path(__file__).resolve().parents[2] / "datasets" / "demo" / "metadata"
 DATASETS = {
@@ -25,6 +30,7 @@ RELEASES = [
     ("SmartNoise-SQL FSO_INCOME_SYNTHETIC (2 M rows) grouped mean", "FSO_INCOME_SYNTHETIC", "sql_fso_grouped_mean"),
 ]
 USER, PASSWORD = "bench_researcher", "bench-researcher-pw"
+FIXED_TAX_RUNS = 30
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +57,41 @@ def test_release(bench_stack, researcher, time_in_process, record_benchmark, ben
     metadata = json.loads((METADATA / metadata_name).read_text())
     data_file = Path(bench_stack.env["LOMAS_DATA_DIR"]) / file_name
     record_benchmark(name, seen["seconds"], time_in_process(get_adapter(library), body, data_file, metadata))
+
+
+def test_fixed_tax_over_raw_http(bench_stack, researcher, time_in_process, bench_repeats):
+    """PENGUIN dp.len as a script without lomas-client sends it (one token, then submit and status on one
+    HTTP connection), against the same release in-process and through lomas-client; target: raw HTTP ≤
+    in-process + 25 ms."""
+    seen = bench_stack.client(
+        "scenarios_bench:time_release", user=USER, password=PASSWORD, dataset="PENGUIN",
+        release="opendp_penguin_length", repeats=bench_repeats,
+    )  # fmt: skip
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {bench_stack.token(USER, PASSWORD)}"
+    http = []
+    for _ in range(FIXED_TAX_RUNS):
+        started = time.perf_counter()
+        uid = session.post(f"{bench_stack.api}/{seen['route']}", json=seen["body"], timeout=60).json()["uid"]
+        while (answer := session.get(f"{bench_stack.api}/status/{uid}", timeout=60).json())["status"] == "in_progress":
+            pass
+        http.append(time.perf_counter() - started)
+        assert answer["status"] == "complete", answer
+    library, body = as_worker_receives(seen["route"], seen["body"])
+    metadata = json.loads((METADATA / "penguin.json").read_text())
+    local = time_in_process(
+        get_adapter(library), body, Path(bench_stack.env["LOMAS_DATA_DIR"]) / "penguin.csv", metadata
+    )
+    entry = {
+        "http_seconds": statistics.median(http),
+        "client_seconds": statistics.median(seen["seconds"]),
+        "in_process_seconds": statistics.median(local),
+        "runs": len(http),
+    }
+    sys.stdout.write(
+        f"\nFixed tax, PENGUIN dp.len: raw HTTP {entry['http_seconds']:.3f} s, lomas-client "
+        f"{entry['client_seconds']:.3f} s, in-process {entry['in_process_seconds']:.3f} s\n"
+    )
+    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
+    results["Fixed tax: OpenDP PENGUIN dp.len over raw HTTP"] = entry
+    BENCH_RESULTS.write_text(json.dumps(results, indent=2))

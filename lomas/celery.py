@@ -4,8 +4,8 @@ import os
 import threading
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_process_init
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 from lomas import logs, metrics, tracing
 
@@ -20,6 +20,20 @@ tracing.configure()
 tracing.instrument_celery()
 metrics.instrument_celery()
 logs.instrument_celery()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(task: Task | None = None, **_: Any) -> None:
+    """Before and after each task, close the database connections that are unusable or older than
+    DATABASE_CONN_MAX_AGE, as Django does around each request; Celery's own closing of every
+    connection around every task is off (CELERY_DB_REUSE_MAX), so a job reuses its process's
+    connection. An eager task runs inside its caller's request and transaction: left alone."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect

@@ -222,6 +222,10 @@ LOMAS_JOB_TIME_LIMIT = env_int("LOMAS_JOB_SOFT_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = LOMAS_JOB_TIME_LIMIT + 30
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery closes every database connection around every task unless this is set (a new PostgreSQL
+# connection cost a small job about 10 ms); lomas/celery.py closes the old ones instead, as Django
+# does around a request, so a worker process keeps its connection for DATABASE_CONN_MAX_AGE seconds.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Jobs go to one queue per kind so that cost estimates and dummy runs never wait
 # behind long real queries (spec §2.1). A prefix lets several deployments share a broker.

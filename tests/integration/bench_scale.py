@@ -67,23 +67,17 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]
             admin.execute(f"DROP DATABASE IF EXISTS {SOURCE_DATABASE} WITH (FORCE)")
 
 
-def pool_processes(stack: LiveStack) -> list[int]:
-    """The pids of the Celery worker's pool processes (the children of its main process)."""
-    tasks = Path(f"/proc/{stack.processes[0].pid}/task").glob("*/children")
-    return sorted({int(pid) for children in tasks for pid in children.read_text().split()})
-
-
 def fresh_pool(stack: LiveStack, timeout: float = 300) -> list[int]:
     """Replace the pool processes with new ones (the worker forks a new process for each one killed) and
     wait until each has prepared every hot dataset, as a worker does when it starts."""
     log = Path(stack.env["LOMAS_VAR_DIR"]) / "logs" / "worker0.log"
     offset = log.stat().st_size
-    old = pool_processes(stack)
+    old = stack.pool_processes()
     for pid in old:
         os.kill(pid, 9)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = [pid for pid in pool_processes(stack) if pid not in old]
+        new = [pid for pid in stack.pool_processes() if pid not in old]
         with log.open() as text:
             text.seek(offset)
             prepared = re.findall(r"dataset (\S+) (?:prepared in|could not be prepared)", text.read())

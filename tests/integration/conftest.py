@@ -102,6 +102,11 @@ class LiveStack:
             time.sleep(0.2)
         raise TimeoutError(f"job {uid} did not finish")
 
+    def pool_processes(self, worker: int = 0) -> list[int]:
+        """The pids of a Celery worker's pool processes (the children of its main process)."""
+        tasks = Path(f"/proc/{self.processes[worker].pid}/task").glob("*/children")
+        return sorted({int(pid) for children in tasks for pid in children.read_text().split()})
+
     def manage(self, *args: str) -> str:
         """Run a manage.py command against the stack's database."""
         command = [sys.executable, "manage.py", *args]

@@ -1,5 +1,7 @@
 """Celery tasks: each fetches by id and calls one service."""
 
+import logging
+import time
 from typing import Any
 
 from celery import Task, shared_task
@@ -11,11 +13,15 @@ from queries.libraries import warm_up_all
 from queries.models import Job
 from queries.services import job_fail_lost, job_run
 
+logger = logging.getLogger("queries")
+
 
 @worker_process_init.connect
 def warm_up_worker(**_: Any) -> None:
     """Load the DP libraries once per worker process, before its first job."""
+    started = time.monotonic()
     warm_up_all()
+    logger.info("worker process ready: DP libraries loaded in %.3f s", time.monotonic() - started)
 
 
 @shared_task(name="queries.job_run", ignore_result=True)

@@ -46,22 +46,21 @@ def metadata_for_rows(metadata: dict[str, Any], *, nb_rows: int) -> dict[str, An
 def write_dummy_parquet(
     metadata: dict[str, Any], path: Path, *, nb_rows: int, seed: int, chunk_rows: int = 1_000_000
 ) -> None:
-    """Write `nb_rows` dummy rows to a parquet file, in chunks (chunk i has seed `seed + i`), so memory stays
-    that of one chunk; the same arguments give the same file. Written under a temporary name, then renamed."""
+    """Write `nb_rows` (at least 1) dummy rows to a parquet file, in chunks (chunk i has seed `seed + i`), so
+    memory stays that of one chunk; the same arguments give the same file. Written under a temporary name,
+    then renamed."""
+    frames = (
+        make_dummy_frame(metadata, nb_rows=min(chunk_rows, nb_rows - start), seed=seed + index)
+        for index, start in enumerate(range(0, nb_rows, chunk_rows))
+    )
+    tables = (pa.Table.from_pandas(frame, preserve_index=False) for frame in frames)
+    first = next(tables)
     partial = path.with_name(f".{path.name}.partial")
-    writer: pq.ParquetWriter | None = None
     try:
-        for index, start in enumerate(range(0, nb_rows, chunk_rows)):
-            frame = make_dummy_frame(metadata, nb_rows=min(chunk_rows, nb_rows - start), seed=seed + index)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table.cast(writer.schema))
-        if writer is not None:
-            writer.close()
-            writer = None
+        with pq.ParquetWriter(partial, first.schema) as writer:
+            writer.write_table(first)
+            for table in tables:
+                writer.write_table(table.cast(first.schema))
         partial.replace(path)
     finally:
-        if writer is not None:
-            writer.close()
         partial.unlink(missing_ok=True)

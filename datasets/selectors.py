@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from accounts.models import User
+from datasets.collections import dataset_name_check
 from datasets.models import Dataset
 from lomas.errors import UNKNOWN_DATASET, InvalidQuery
 
@@ -13,6 +14,13 @@ def dataset_get_by_name(*, name: str) -> Dataset:
     if dataset is None:
         raise InvalidQuery(UNKNOWN_DATASET.format(dataset=name))
     return dataset
+
+
+def dataset_require_new_name(*, name: str) -> None:
+    """400 unless `name` follows the dataset name rule and no dataset has it yet."""
+    dataset_name_check(name)
+    if Dataset.objects.filter(name=name).exists():
+        raise InvalidQuery(f"Dataset {name} already exists.")
 
 
 def dataset_list_names() -> list[str]:

@@ -6,9 +6,10 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.services import Actor, audit_record
-from datasets.collections import DatasetRecord, dataset_name_check
+from datasets.collections import DatasetRecord
 from datasets.metadata import InvalidMetadata, validate_metadata
 from datasets.models import Dataset
+from datasets.selectors import dataset_require_new_name
 from datasets.signals import dataset_deleting
 from lomas.errors import InvalidQuery
 
@@ -35,9 +36,7 @@ def dataset_create(
     sql_table: str = "",
 ) -> Dataset:
     """Register a dataset named by the dataset name rule, with validated csvw-eo metadata."""
-    dataset_name_check(name)
-    if Dataset.objects.filter(name=name).exists():
-        raise InvalidQuery(f"Dataset {name} already exists.")
+    dataset_require_new_name(name=name)
     if access == Dataset.Access.PATH and not path:
         raise InvalidQuery(f"Dataset {name} needs a path or URL.")
     if access == Dataset.Access.S3 and not (s3_bucket and s3_key):

@@ -7,10 +7,9 @@ from typing import Any
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from datasets.collections import dataset_name_check
 from datasets.dummy import metadata_for_rows, write_dummy_parquet
 from datasets.models import Dataset
-from datasets.selectors import dataset_get_by_name, dataset_list_names
+from datasets.selectors import dataset_get_by_name, dataset_require_new_name
 from datasets.services import dataset_add
 from lomas.commands import AdminCommand, Output, command_actor
 from lomas.errors import InvalidQuery
@@ -31,9 +30,9 @@ class Command(AdminCommand):
 
     def run(self, *, dataset: str, rows: int, seed: int, new_name: str, **options: Any) -> Output:
         original = dataset_get_by_name(name=dataset)
-        dataset_name_check(new_name)
-        if new_name in dataset_list_names():
-            raise InvalidQuery(f"Dataset {new_name} already exists.")
+        dataset_require_new_name(name=new_name)  # before minutes of generating rows
+        if rows < 1:
+            raise InvalidQuery("--rows must be at least 1.")
         metadata = metadata_for_rows(original.metadata, nb_rows=rows)
         file_name = f"{new_name.lower()}-{rows}-{seed}.parquet"
         path = Path(settings.LOMAS_DATA_DIR) / file_name

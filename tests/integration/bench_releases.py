@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from queries.libraries import get_adapter, get_request_serializer
-from tests.integration.conftest import BENCH_RESULTS
+from tests.integration.conftest import save_bench_result
 
 METADATA = Path(__file__).resolve().parents[2] / "datasets" / "demo" / "metadata"
 DATASETS = {
@@ -92,6 +92,4 @@ def test_fixed_tax_over_raw_http(bench_stack, researcher, time_in_process, bench
         f"\nFixed tax, PENGUIN dp.len: raw HTTP {entry['http_seconds']:.3f} s, lomas-client "
         f"{entry['client_seconds']:.3f} s, in-process {entry['in_process_seconds']:.3f} s\n"
     )
-    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
-    results["Fixed tax: OpenDP PENGUIN dp.len over raw HTTP"] = entry
-    BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+    save_bench_result("Fixed tax: OpenDP PENGUIN dp.len over raw HTTP", entry)

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.integration.conftest import BENCH_RESULTS, DATABASE_URL, LiveStack, start_stack
+from tests.integration.conftest import DATABASE_URL, LiveStack, bench_results, save_bench_result, start_stack
 
 SOURCE_DATABASE = "lomas_bench_sql_source"
 CREDENTIALS_NAME = "bench"
@@ -142,8 +142,7 @@ def test_scale(scale_stack: LiveStack, bench_repeats: int, dataset: str, library
         "source": source,
         "columnar_bytes": columnar_bytes(scale_stack, dataset),
     }
-    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
-    smaller = results.get(f"Scale: {library} {SMALLER[dataset]} from {source}") if dataset in SMALLER else None
+    smaller = bench_results().get(f"Scale: {library} {SMALLER[dataset]} from {source}") if dataset in SMALLER else None
     if smaller:
         entry["smaller_warm_seconds"] = smaller["warm_seconds"]
     label = f"Scale: {library} {dataset} from {source}"
@@ -151,6 +150,5 @@ def test_scale(scale_stack: LiveStack, bench_repeats: int, dataset: str, library
         f"\n{label:55s} first {first:8.3f} s   warm {warm:8.3f} s   "
         f"pool PSS {before / 2**20:7.1f} → {after / 2**20:7.1f} MiB\n"
     )
-    results[label] = entry
-    BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+    save_bench_result(label, entry)
     assert first > 0 and warm > 0 and after > 0

@@ -2,7 +2,6 @@
 (target ≥ 200/s), and a mixed load of jobs on stacks with 1, 2 and 4 Celery workers of
 concurrency 1 (target: 4 workers ≥ 3 times one, where the cores allow; the core count is reported)."""
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BENCH_RESULTS, start_stack
+from tests.integration.conftest import save_bench_result, start_stack
 from tests.integration.load_generator import job_body, job_route, run_load
 
 QUICK = bool(os.environ.get("LOMAS_BENCH_QUICK"))
@@ -41,9 +40,7 @@ BUDGETS = {"PENGUIN": (10_000, 0.5), "FSO_INCOME_SYNTHETIC": (10_000, 0.5)}
 def record(name: str, entry: dict[str, Any]) -> None:
     """Print one throughput result and add it to bench-results.json."""
     sys.stdout.write(f"\n{name:55s} " + "   ".join(f"{key} {value}" for key, value in entry.items()) + "\n")
-    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
-    results[name] = entry
-    BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+    save_bench_result(name, entry)
 
 
 def test_cost_estimate_throughput(bench_stack):

@@ -5,7 +5,6 @@ both meet the same machine. Reports this tree's median over the baseline's, as s
 lomas-client 0.5.1 for the releases of bench_releases.py, HTTP for those of bench_smartnoise_synth.py.
 Target: no release more than 10 % slower than the baseline. Skipped without LOMAS_BENCH_BASELINE."""
 
-import json
 import os
 import shutil
 import statistics
@@ -18,7 +17,7 @@ import pytest
 
 from tests.integration.bench_releases import RELEASES
 from tests.integration.bench_smartnoise_synth import add_fso_sample, synth_body, time_synth_query
-from tests.integration.conftest import BENCH_RESULTS, ROOT, LiveStack, start_stack
+from tests.integration.conftest import ROOT, LiveStack, save_bench_result, start_stack
 
 BASELINE = os.environ.get("LOMAS_BENCH_BASELINE", "")
 USER, PASSWORD = "version_researcher", "version-researcher-pw"
@@ -70,14 +69,13 @@ def _in_turn(time_on: Callable[[LiveStack], list[float]], stacks: dict[str, Live
 def _record(name: str, seen: dict[str, list[float]]) -> None:
     now, baseline = statistics.median(seen["now"]), statistics.median(seen["baseline"])
     sys.stdout.write(f"\n{name:55s} now {now:8.3f} s   baseline {baseline:8.3f} s   ratio {now / baseline:5.2f}\n")
-    results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
-    results[f"Versus {BASELINE[:10]}: {name}"] = {
+    entry = {
         "now_seconds": now,
         "baseline_seconds": baseline,
         "version_ratio": now / baseline,
         "runs": len(seen["now"]),
     }
-    BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+    save_bench_result(f"Versus {BASELINE[:10]}: {name}", entry)
 
 
 @pytest.mark.parametrize(("name", "dataset", "release"), RELEASES)

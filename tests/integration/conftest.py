@@ -306,6 +306,16 @@ def time_in_process() -> Any:
     return _time
 
 
+def bench_results() -> dict[str, dict[str, Any]]:
+    """The results bench-results.json holds so far, by benchmark name."""
+    return json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
+
+
+def save_bench_result(name: str, entry: dict[str, Any]) -> None:
+    """Add (or replace) one benchmark's result in bench-results.json."""
+    BENCH_RESULTS.write_text(json.dumps({**bench_results(), name: entry}, indent=2))
+
+
 @pytest.fixture(scope="session")
 def record_benchmark() -> Any:
     """Print a benchmark's medians and ratio, and add them to bench-results.json."""
@@ -315,8 +325,6 @@ def record_benchmark() -> Any:
         sys.stdout.write(
             f"\n{name:55s} seen {server:8.3f} s   in-process {local:8.3f} s   ratio {server / local:6.2f}\n"
         )
-        results = json.loads(BENCH_RESULTS.read_text()) if BENCH_RESULTS.exists() else {}
-        results[name] = {"client_seconds": server, "in_process_seconds": local, "ratio": server / local}
-        BENCH_RESULTS.write_text(json.dumps(results, indent=2))
+        save_bench_result(name, {"client_seconds": server, "in_process_seconds": local, "ratio": server / local})
 
     return _record

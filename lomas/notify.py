@@ -28,6 +28,18 @@ def _key(name: str) -> str:
     return f"lomas:wake:{name}"  # names are unique (job uids): deployments sharing a Redis never meet
 
 
+def connect() -> None:
+    """Open this process's connection to Redis now (a worker process does it as it starts), so that its
+    first wake-up does not wait for it."""
+    client = _client(settings.LOMAS_CACHE_URL)
+    if client is None:
+        return
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        logger.warning("wake-ups: Redis not reachable yet: %s", exc)
+
+
 def wake(name: str) -> None:
     """Wake one process waiting for `name` (or the next one that waits within TOKEN_SECONDS)."""
     client = _client(settings.LOMAS_CACHE_URL)

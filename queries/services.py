@@ -480,15 +480,25 @@ def archive_drop_all(*, actor: Actor) -> int:
 
 def dataset_prepare_hot() -> None:
     """Prepare the hot datasets (settings.LOMAS_HOT_DATASETS) for every library, as a worker starts:
-    the machine's columnar copy and SQLite file, and this process's readers and dummy twins. A dataset
-    that cannot be prepared is logged and left to its first query."""
+    the machine's columnar copy and SQLite file, and this process's readers and dummy twins, each
+    library's warm-up request run on them. What cannot be prepared is logged and left to the first query."""
     for dataset in dataset_list_hot():
         started = time.monotonic()
         try:
             connector = get_connector(dataset)
-            for library in ADAPTERS:
-                get_adapter(library).prepare(connector=connector, metadata=dataset.metadata)
-        except Exception:
+        except DatasetUnavailable:
             logger.exception("dataset %s could not be prepared", dataset.name)
             continue
-        logger.info("dataset %s prepared in %.3f s", dataset.name, time.monotonic() - started)
+        unprepared = []
+        for library in ADAPTERS:
+            try:
+                get_adapter(library).prepare(connector=connector, metadata=dataset.metadata)
+            except Exception:
+                logger.exception("dataset %s could not be prepared for %s", dataset.name, library)
+                unprepared.append(library)
+        logger.info(
+            "dataset %s prepared in %.3f s%s",
+            dataset.name,
+            time.monotonic() - started,
+            f", except for {', '.join(unprepared)}" if unprepared else "",
+        )

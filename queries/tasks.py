@@ -6,9 +6,10 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 import queries.libraries.opendp.guard  # noqa: F401 (refuses unpickling while plans are handled, in every worker process)
+from lomas import notify
 from queries.libraries import warm_up_all
 from queries.models import Job
 from queries.services import job_fail_lost, job_run
@@ -18,9 +19,15 @@ logger = logging.getLogger("queries")
 
 @worker_process_init.connect
 def warm_up_worker(**_: Any) -> None:
-    """Load the DP libraries once per worker process, before its first job."""
+    """Load the DP libraries and open the database and Redis connections once per worker process,
+    before its first job."""
     started = time.monotonic()
     warm_up_all()
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        logger.warning("worker process: database not reachable yet: %s", exc)
+    notify.connect()
     logger.info("worker process ready: DP libraries loaded in %.3f s", time.monotonic() - started)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,16 @@ def _data_dir(settings: Any, tmp_path: Path) -> Path:
     settings.LOMAS_DATASET_STORE_DIR = tmp_path / "datasets"
     settings.CELERY_TASK_ALWAYS_EAGER = True
     return data_dir
+
+
+@pytest.fixture(autouse=True)
+def _log_scope() -> Iterator[None]:
+    """Each test binds log context (job, user) in a scope of its own, as each request and job does: a
+    service a test calls directly leaves nothing bound for the next test."""
+    from lomas import logs
+
+    with logs.scope():
+        yield
 
 
 @pytest.fixture(autouse=True)

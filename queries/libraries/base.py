@@ -128,9 +128,26 @@ class DPAdapter(ABC):
     @classmethod
     def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
         """Build what this library reads a dataset through, before its first query: the connector's
-        machine copy and the dummy twin (an adapter with a copy of its own adds it)."""
+        machine copy and the dummy twin (an adapter with a copy of its own adds it), then run
+        `warm_up_request` on the twin, so that the process's first query finds the library's code
+        paths and caches warm. No private row is read."""
         connector.prepare()
-        twin_connector(metadata).get_pandas()
+        twin = twin_connector(metadata)
+        twin.get_pandas()
+        body = cls.warm_up_request(metadata)
+        if body is None:
+            return
+        with request_scope():
+            adapter = cls(body=body, connector=twin, metadata=metadata)
+            adapter.validate()
+            adapter.cost()
+            adapter.run()
+
+    @classmethod
+    def warm_up_request(cls, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """A small request of this library on a dataset with this metadata (a query's validated body),
+        run on the twin when the dataset is prepared; None when there is none."""
+        return None
 
     def twin(self) -> "DPAdapter":
         """The same request on the dummy twin: rows generated from the metadata alone."""

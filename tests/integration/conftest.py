@@ -132,19 +132,32 @@ class LiveStack:
     def client(self, scenario: str, **arguments: Any) -> dict[str, Any]:
         """Run a lomas-client 0.5.1 scenario: "function" of scenarios_sql.py, or "module:function"
         of another scenarios module in tests/integration (see lomas_client_runner.py)."""
-        done = subprocess.run(
+        return self.client_result(self.client_start(scenario, **arguments))
+
+    def client_start(self, scenario: str, **arguments: Any) -> subprocess.Popen:
+        """Start a lomas-client scenario (as `client`) without waiting for it: see `client_result`."""
+        return subprocess.Popen(
             [str(CLIENT_PYTHON), str(RUNNER), scenario, json.dumps(arguments)],
             env={
                 **self.env,
                 "LOMAS_CLIENT_APP_URL": self.api,
                 "LOMAS_CLIENT_OIDC_DISCOVERY_URL": f"{self.base_url}/o/.well-known/openid-configuration",
             },
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
         )
-        assert done.returncode == 0, done.stderr[-4000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    @staticmethod
+    def client_result(process: subprocess.Popen) -> dict[str, Any]:
+        """What a started scenario returned, once it ends (within 600 s)."""
+        try:
+            stdout, stderr = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert process.returncode == 0, stderr[-4000:]
+        return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _create_database(name: str) -> None:

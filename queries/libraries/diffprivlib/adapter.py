@@ -28,7 +28,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.metadata import column_dtypes, population_size
+from datasets.metadata import column_dtypes, population_size, to_pandas_dtype
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from lomas.requests import DatasetRequestSerializer, StrictCharField
 from queries.libraries.base import Cost, DPAdapter, check_work_limits
@@ -261,6 +261,29 @@ class DiffPrivLibAdapter(DPAdapter):
         self.test_size = float(body["test_size"])
         self.seed = int(body["test_train_split_seed"])
         self.imputer_strategy: str = body["imputer_strategy"]
+
+    @classmethod
+    def warm_up_request(cls, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """Two-cluster KMeans on the first bounded numeric column, at ε = 1; None without such a column."""
+        import diffprivlib
+
+        bounded = [
+            column["name"]
+            for column in metadata["tableSchema"]["columns"]
+            if to_pandas_dtype(column["datatype"]) in ("Int64", "float64") and {"minimum", "maximum"} <= set(column)
+        ]
+        if not bounded:
+            return None
+        step = {"type": f"{DPL_TYPE}KMeans", "name": "kmeans", "params": {"n_clusters": 2, "epsilon": 1.0}}
+        pipeline = {"module": LIBRARY, "version": diffprivlib.__version__, "pipeline": [step]}
+        return {
+            "diffprivlib_json": json.dumps(pipeline),
+            "feature_columns": bounded[:1],
+            "target_columns": None,
+            "test_size": 0.2,
+            "test_train_split_seed": 0,
+            "imputer_strategy": "drop",
+        }
 
     def validate(self) -> None:
         """Columns, imputer, split, pipeline and its last step must be usable on this dataset, else InvalidQuery."""

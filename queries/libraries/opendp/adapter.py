@@ -85,6 +85,23 @@ class OpenDPAdapter(DPAdapter):
         self.rho: float | None = None if self.epsilon else body.get("rho")
         self.delta: float | None = body.get("delta")
 
+    @classmethod
+    def warm_up_request(cls, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """dp.len() of the dataset's rows, at ε = 1."""
+        import opendp.prelude as dp
+        import polars as pl
+
+        from queries.libraries.opendp.context import polars_schema
+
+        plan = pl.LazyFrame(schema=polars_schema(metadata)).select(dp.len())
+        return {
+            "opendp_json": base64.b64encode(plan.serialize()).decode(),
+            "epsilon": 1.0,
+            "delta": None,
+            "rho": None,
+            "approx_zcdp": True,
+        }
+
     def validate(self) -> None:
         """The budget parameters and the plan, read as data only; InvalidQuery if either is refused."""
         if self.rho is not None and not self.delta:  # zCDP is charged in (ε, δ): ε is read at δ

@@ -1,5 +1,5 @@
-"""Hot datasets are prepared when a worker starts: the machine's columnar copy, SmartNoise-SQL's SQLite
-file and the twins, so the first query reads what is ready."""
+"""Hot datasets are prepared when a worker starts: the machine's columnar copy, OpenDP's conformed copy,
+SmartNoise-SQL's SQLite file and the twins, so the first query reads what is ready."""
 
 from prometheus_client import REGISTRY
 
@@ -18,7 +18,8 @@ def test_hot_datasets_are_converted_before_their_first_query(alice_api, submit, 
     dataset_prepare_hot()
 
     names = sorted(path.name for path in STORE.files())
-    assert [name.rsplit(".", 1)[-1] for name in names] == ["arrow", "sqlite"]
+    # the columnar copy, OpenDP's conformed copy of it and SmartNoise-SQL's SQLite file
+    assert [name.split(".")[2].split("-")[0] for name in names] == ["arrow", "opendp", "snsql"]
     assert all(name.startswith(f"{penguin.pk}.PENGUIN-") for name in names)
     misses = _events("PENGUIN", "miss")
     body = {"dataset_name": "PENGUIN", "query_str": "SELECT COUNT(*) AS n FROM df", "epsilon": 1.0,

@@ -104,8 +104,9 @@ def fresh_pool(stack: LiveStack, timeout: float = 300) -> list[int]:
 
 
 def columnar_bytes(stack: LiveStack, dataset: str) -> int:
-    """The size of the machine's columnar copy (Arrow file) of a dataset."""
-    [path] = (Path(stack.env["LOMAS_VAR_DIR"]) / "datasets").glob(f"*.{dataset}-*.arrow")
+    """The size of the machine's columnar copy (Arrow file) of a dataset (not of the files built beside it)."""
+    copy = re.compile(rf"\d+\.{dataset}-[0-9a-f]+\.arrow")
+    [path] = [path for path in (Path(stack.env["LOMAS_VAR_DIR"]) / "datasets").iterdir() if copy.fullmatch(path.name)]
     return path.stat().st_size
 
 

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from csvw_eo.csvw_to_opendp_context import csvw_to_opendp_context
 
+from datasets.connectors import STORE, CachedConnector
 from datasets.connectors.base import DataConnector
 from datasets.connectors.dummy import DummyConnector
 from queries.libraries.opendp.adapter import OpenDPAdapter
@@ -201,18 +202,23 @@ EXTREME_METADATA = {
     ],
     ids=["len-and-sum", "int-sum-and-mean", "quantile", "grouped-filtered-len"],
 )
-def test_opendp_aggregates_release_on_extreme_values(build: Any) -> None:
-    """OpenDP's own plugins, and the rows made to fit the domain (NaN to null), on extreme values."""
+@pytest.mark.parametrize("source", ["frame", "machine copy"])
+def test_opendp_aggregates_release_on_extreme_values(build: Any, source: str) -> None:
+    """OpenDP's own plugins, and the rows made to fit the domain (NaN to null), on extreme values: as the
+    rows come, and from the conformed file of a source with a machine copy (conformed_rows)."""
     frame = extreme_frames()[1].select("i", "f", "s")
+    connector = _Frame(frame) if source == "frame" else CachedConnector(_Frame(frame), key="extreme")
     context = csvw_to_opendp_context(
         EXTREME_METADATA, DummyConnector(EXTREME_METADATA, 50, 1).get_polars(), epsilon=1.0, split_evenly_over=1
     )
     body = {"opendp_json": base64.b64encode(build(context.query()).serialize()).decode(), "approx_zcdp": True,
             "epsilon": 1.0, "delta": None, "rho": None}  # fmt: skip
 
-    result = OpenDPAdapter(body=body, connector=_Frame(frame), metadata=EXTREME_METADATA).run()
+    result = OpenDPAdapter(body=body, connector=connector, metadata=EXTREME_METADATA).run()
 
     assert result["type"] == "opendp_polars"
+    # from the machine copy, the plan read the conformed file built beside it
+    assert source == "frame" or sorted(".opendp-" in path.name for path in STORE.files()) == [False, True]
 
 
 @pytest.mark.parametrize(

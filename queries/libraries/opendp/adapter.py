@@ -86,6 +86,14 @@ class OpenDPAdapter(DPAdapter):
         self.delta: float | None = body.get("delta")
 
     @classmethod
+    def prepare(cls, *, connector: DataConnector, metadata: dict[str, Any]) -> None:
+        """The version's conformed Arrow file (context.conformed_rows), then the warm-up on the twin."""
+        from queries.libraries.opendp.context import conformed_rows
+
+        super().prepare(connector=connector, metadata=metadata)
+        conformed_rows(connector, metadata)
+
+    @classmethod
     def warm_up_request(cls, metadata: dict[str, Any]) -> dict[str, Any] | None:
         """dp.len() of the dataset's rows, at ε = 1."""
         import opendp.prelude as dp
@@ -116,13 +124,13 @@ class OpenDPAdapter(DPAdapter):
 
     def run(self) -> dict[str, Any]:
         """Release the plan on the data, made to fit the metadata's domain: a polars frame as JSON text."""
-        from queries.libraries.opendp.context import conform
+        from queries.libraries.opendp.context import conformed_rows
         from queries.libraries.opendp.guard import plan_handling
 
         self.validate()
         measurement = self._measurement
         with self.library_errors("Error executing the OpenDP query: {reason}"), plan_handling():
-            frame = measurement(conform(self.connector.get_polars(), self.metadata)).collect()
+            frame = measurement(conformed_rows(self.connector, self.metadata)).collect()
         return {"type": "opendp_polars", "value": frame.write_json()}
 
     @cached_property

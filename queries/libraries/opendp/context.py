@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from datasets.connectors import metadata_digest
+from datasets.connectors.base import DataConnector
 from datasets.metadata import column_dtypes
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 _SCALE_ATTEMPTS = 4
 # The largest threshold OpenDP takes: it leaves the threshold out of the search for the scale.
 _NO_THRESHOLD = 2**32 - 1
+# The version of what conform() writes into a conformed file: raised when it changes, so that no older file is read.
+CONFORMED_FORMAT = 1
 
 # OpenDP atom types of the polars dtypes the connectors produce (datasets.connectors.reading).
 _ATOM_TYPES = {"Int64": "i64", "Float64": "f64", "Boolean": "bool", "String": "String"}
@@ -109,6 +113,20 @@ def conform(frame: pl.LazyFrame, metadata: dict[str, Any]) -> pl.LazyFrame:
     required = [column["name"] for column in _columns(metadata) if not _nullable(column)]
     frame = frame.select(list(schema)).with_columns(pl.col(floats).fill_nan(None))
     return frame.drop_nulls(required) if required else frame
+
+
+def conformed_rows(connector: DataConnector, metadata: dict[str, Any]) -> pl.LazyFrame:
+    """The connector's rows made to fit the domain (conform).
+
+    From a source with a machine copy, a lazy scan of the version's conformed Arrow file, written once
+    per machine and memory-mapped by every process: a plan reads only its own columns, and no process
+    keeps a copy of the rows. Otherwise the rows are conformed as the plan runs.
+    """
+    import polars as pl
+
+    name = f".opendp-{CONFORMED_FORMAT}-{metadata_digest(metadata)[:16]}.arrow"
+    path = connector.shared_file(name, lambda target: conform(connector.get_polars(), metadata).sink_ipc(target))
+    return conform(connector.get_polars(), metadata) if path is None else pl.scan_ipc(path, memory_map=True)
 
 
 def loss(*, epsilon: float | None, rho: float | None, delta: float | None) -> tuple[Measure, Any]:

@@ -119,7 +119,8 @@ def test_two_hosts_keep_their_own_copies_and_a_fresh_process_does_not_load_again
 
     assert third["columns"] == ["sex", "income"]
     assert sorted(BUILT.findall(log_b.read_text())) == sorted(prepared)  # built as it started, once
-    assert prepared.keys() == files_a.keys()  # the same version, in its own store
+    assert files_a.keys() < prepared.keys()  # the same version, in its own store, with OpenDP's conformed copy
+    assert [".opendp-" in name for name in prepared.keys() - files_a.keys()] == [True]
     assert _store(log_b) == prepared and _store(log_a) == files_a
     sys.stdout.write(
         f"\nMEDIUM ({ROWS} rows) SQL over HTTP: first query on host A {first_seconds:.2f} s (converts), "

@@ -24,6 +24,11 @@ def job_get_for_user(*, uid: UUID, user: User) -> Job:
     return job
 
 
+def job_is_in_progress(*, uid: UUID) -> bool:
+    """Whether the job is still in progress: one read of its status column by primary key."""
+    return Job.objects.filter(uid=uid).values_list("status", flat=True).first() == Job.Status.IN_PROGRESS
+
+
 def archive_list_for_user(*, user: User, dataset: Dataset, libraries: list[str] | None = None) -> list[dict]:
     """The user's archived queries on a dataset, oldest first, as §2.6 records.
 

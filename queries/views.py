@@ -27,7 +27,7 @@ from lomas.requests import DatasetRequestSerializer, parse_body, parse_job_uid
 from lomas.timing import pad_result, submission_timing
 from queries.libraries import ADAPTERS, get_request_serializer
 from queries.models import Job
-from queries.selectors import archive_list_for_user, job_get_for_user, job_to_wire
+from queries.selectors import archive_list_for_user, job_get_for_user, job_is_in_progress, job_to_wire
 from queries.services import job_collect, job_submit, job_wake_up_name
 
 
@@ -140,7 +140,7 @@ class JobStatusApi(APIView):
         while (remaining := deadline - time.monotonic()) > 0:
             notify.wait(job_wake_up_name(job_uid), timeout=min(interval, remaining))
             interval = min(interval * self.poll_backoff, self.max_poll_interval)
-            if Job.objects.filter(uid=job_uid).values_list("status", flat=True).first() != Job.Status.IN_PROGRESS:
+            if not job_is_in_progress(uid=job_uid):
                 return True
         return False
 

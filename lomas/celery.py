@@ -1,11 +1,12 @@
 """The Celery application: query jobs run in worker processes."""
 
+import logging
 import os
 import threading
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 from lomas import logs, metrics, tracing
 
@@ -34,6 +35,23 @@ def close_old_database_connections(task: Task | None = None, **_: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def open_database_connection_in_each_process(**_: Any) -> None:
+    """Each pool process opens its database connection as it starts, so that its first job does not wait
+    for one. Connected to worker_process_init only now, once Celery's Django fixup has connected its own
+    handler there (it closes the connections a forked process inherited), so that it runs after it."""
+    worker_process_init.connect(_open_database_connection, weak=False, dispatch_uid="lomas.open_database_connection")
+
+
+def _open_database_connection(**_: Any) -> None:
+    from django.db import DatabaseError, connection
+
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        logging.getLogger("lomas").warning("worker process: database not reachable yet: %s", exc)
 
 
 @worker_process_init.connect

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import close_old_connections, connection
 
 import queries.libraries.opendp.guard  # noqa: F401 (refuses unpickling while plans are handled, in every worker process)
 from lomas import notify
@@ -19,14 +19,10 @@ logger = logging.getLogger("queries")
 
 @worker_process_init.connect
 def warm_up_worker(**_: Any) -> None:
-    """Load the DP libraries and open the database and Redis connections once per worker process,
-    before its first job."""
+    """Load the DP libraries and open the Redis connection once per worker process, before its first job
+    (lomas/celery.py opens its database connection)."""
     started = time.monotonic()
     warm_up_all()
-    try:
-        connection.ensure_connection()
-    except DatabaseError as exc:
-        logger.warning("worker process: database not reachable yet: %s", exc)
     notify.connect()
     logger.info("worker process ready: DP libraries loaded in %.3f s", time.monotonic() - started)
 

@@ -1,6 +1,10 @@
 """A worker process keeps its PostgreSQL connection from one job to the next, as a web process does from
-one request to the next: Celery alone would open and close one around every job (about 10 ms each)."""
+one request to the next: Celery alone would open and close one around every job (about 10 ms each). A new
+pool process opens it as it starts, so that its first job does not wait for it either."""
 
+import os
+import signal
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,3 +50,18 @@ def test_a_worker_process_keeps_its_database_connection_from_one_job_to_the_next
     assert after_first, "the pool processes closed their database connections after the job"
     assert after_first <= after_all, "a connection open after the first job was closed by the later ones"
     assert len(after_all) <= len(live_stack.pool_processes())  # one per pool process at most
+
+
+def test_a_new_pool_process_connects_to_the_database_before_its_first_job(live_stack):
+    port = urlsplit(live_stack.env["DATABASE_URL"]).port or 5432
+    old = live_stack.pool_processes()
+    # when a pool process dies, the worker forks a new one
+    os.kill(old[0], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    new: list[int] = []
+    while time.monotonic() < deadline and not (new and database_sockets(new, port)):
+        time.sleep(0.2)
+        new = [pid for pid in live_stack.pool_processes() if pid not in old]
+    # then the new process holds a database connection before any job reached it
+    assert new, "the worker did not replace its pool process"
+    assert database_sockets(new, port), "the new pool process has no database connection before its first job"

@@ -28,7 +28,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from datasets.connectors.base import DataConnector
-from datasets.metadata import column_dtypes, population_size, to_pandas_dtype
+from datasets.metadata import column_dtypes, population_size
 from lomas.errors import ExternalLibraryError, InvalidQuery
 from lomas.requests import DatasetRequestSerializer, StrictCharField
 from queries.libraries.base import Cost, DPAdapter, check_work_limits
@@ -267,10 +267,11 @@ class DiffPrivLibAdapter(DPAdapter):
         """Two-cluster KMeans on the first bounded numeric column, at ε = 1; None without such a column."""
         import diffprivlib
 
+        dtypes = column_dtypes(metadata)
         bounded = [
             column["name"]
             for column in metadata["tableSchema"]["columns"]
-            if to_pandas_dtype(column["datatype"]) in ("Int64", "float64") and {"minimum", "maximum"} <= set(column)
+            if dtypes[column["name"]] in ("Int64", "float64") and {"minimum", "maximum"} <= set(column)
         ]
         if not bounded:
             return None
